@@ -1,0 +1,163 @@
+"""Typed, strict configuration read from ``workbench.yml``.
+
+Where the file is: ``--config PATH``, else ``$WORKBENCH_CONFIG``, else
+``./workbench.yml`` when it exists, else the defaults below. Unknown keys and
+out-of-range values are errors that name the key. Secrets (SMTP password, API
+keys) never live in the file: a setting names the environment variable that
+holds them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from workbench.errors import ConfigError
+
+CONFIG_ENV = "WORKBENCH_CONFIG"
+DEFAULT_CONFIG_FILE = "workbench.yml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as 'Asia/Kolkata')") from exc
+    return value
+
+
+class CameraConfig(_Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Short camera id used in the store and the CLI.")]
+    source: str | int | None = Field(None, description="Video file, image folder, camera index or stream URL.")
+    timezone: str | None = Field(None, description="IANA timezone of the camera; defaults to the site timezone.")
+    name: str | None = Field(None, description="Human-readable name shown in dashboards.")
+
+    _tz = field_validator("timezone")(lambda v: v if v is None else _check_timezone(v))
+
+
+class DetectionConfig(_Strict):
+    face_detector: Literal["hog"] = Field("hog", description="Face detector backend.")
+    detect_fps: float = Field(5.0, gt=0, le=60, description="Face detection runs at most this many times per second of video.")
+    min_face_px: int = Field(40, ge=16, le=1000, description="Smallest face height (pixels, original frame) to look for; smaller faces are not detected.")
+    max_width: int = Field(960, ge=160, le=4096, description="Frames are shrunk to this width for detection when faces stay above min_face_px.")
+    track_max_gap_s: float = Field(1.5, gt=0, le=60, description="A face track ends when not seen for this long.")
+
+
+class RecognitionConfig(_Strict):
+    match_distance: float = Field(0.5, gt=0, lt=1.2, description="Largest embedding distance that counts as the same person. Lower is stricter: fewer false merges, more split customers. 0.6 is face_recognition's default.")
+    min_face_quality: float = Field(0.35, ge=0, le=1, description="Faces below this quality score (0..1) are counted as sightings but not used to identify.")
+    embeddings_per_track: int = Field(5, ge=1, le=50, description="At most this many face embeddings are computed per track (the best ones).")
+    gallery_size: int = Field(10, ge=1, le=100, description="Representative embeddings kept per customer.")
+
+
+class VisitConfig(_Strict):
+    gap_s: float = Field(300.0, ge=1, le=86400, description="A customer absent for longer than this starts a new visit (seconds).")
+
+
+class EmailChannel(_Strict):
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password_env: str = Field("WORKBENCH_SMTP_PASSWORD", description="Environment variable that holds the SMTP password.")
+    sender: str = "workbench@localhost"
+    to: list[str] = Field(default_factory=list)
+
+
+class WebhookChannel(_Strict):
+    url: str
+    format: Literal["json", "slack", "teams", "discord"] = "json"
+
+
+class AlertConfig(_Strict):
+    email: EmailChannel | None = None
+    webhooks: list[WebhookChannel] = Field(default_factory=list)
+
+
+class Config(_Strict):
+    store: Path = Field(Path("data/store"), description="Directory of the event store.")
+    timezone: str = Field("UTC", description="Site timezone (IANA), used by cameras that do not set one.")
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
+    visits: VisitConfig = Field(default_factory=VisitConfig)
+    alerts: AlertConfig = Field(default_factory=AlertConfig)
+
+    _tz = field_validator("timezone")(lambda v: _check_timezone(v))
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> Config:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} appears twice")
+            seen.add(cam.id)
+        return self
+
+    def camera_timezone(self, camera: str) -> str:
+        """The timezone of ``camera``: its own, else the site's."""
+        for cam in self.cameras:
+            if cam.id == camera and cam.timezone:
+                return cam.timezone
+        return self.timezone
+
+
+def _format_errors(exc: ValidationError, origin: str) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the README's configuration section)"
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"{origin}: {key}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict | None, origin: str = "config") -> Config:
+    """Validate a dict (as read from YAML) into a Config; errors name the key."""
+    try:
+        return Config.model_validate(data or {})
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, origin)) from None
+
+
+def config_path(path: str | os.PathLike | None = None) -> Path | None:
+    """The config file in use: ``path``, else $WORKBENCH_CONFIG, else ./workbench.yml if present."""
+    if path:
+        return Path(path)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    local = Path(DEFAULT_CONFIG_FILE)
+    return local if local.exists() else None
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Read and validate the configuration (see ``config_path`` for where it is looked for).
+
+    A relative ``store`` path is taken relative to the config file's folder.
+    """
+    file = config_path(path)
+    if file is None:
+        return Config()
+    try:
+        data = yaml.safe_load(file.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: config file not found; create it or drop --config/{CONFIG_ENV}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping of settings")
+    cfg = parse_config(data, str(file))
+    if not cfg.store.is_absolute():
+        cfg.store = (file.parent / cfg.store).resolve()
+    return cfg

@@ -1,0 +1,123 @@
+"""Faces: detection, landmarks, quality and 128-d embeddings with dlib.
+
+Model files come from the ``face_recognition_models`` package (installed with
+pip); they load on first use, not at import. Embeddings are dlib's ResNet face
+descriptors: two faces of the same person are usually closer than 0.6 in
+Euclidean distance; lower is stricter.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+
+import cv2
+import numpy as np
+
+from workbench.detections import Detections
+from workbench.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+HOG_WINDOW_PX = 80  # dlib's frontal HOG detector finds faces from about this size up
+FULL_QUALITY_PX = 100  # faces this tall or taller get the full size score
+
+
+@functools.cache
+def _dlib_models():
+    try:
+        import dlib
+        import face_recognition_models as frm
+    except ImportError as exc:  # pragma: no cover - install problem
+        raise ModelError(
+            f"{exc.name} is not installed; run `make install` (uses the dlib-bin wheel, no compile)"
+        ) from None
+    try:
+        return (
+            dlib.get_frontal_face_detector(),
+            dlib.shape_predictor(frm.pose_predictor_five_point_model_location()),
+            dlib.face_recognition_model_v1(frm.face_recognition_model_location()),
+        )
+    except RuntimeError as exc:  # pragma: no cover - broken model files
+        raise ModelError(f"cannot load dlib face models: {exc}; reinstall face_recognition_models") from None
+
+
+class HogFaceDetector:
+    """dlib's HOG + linear SVM frontal face detector.
+
+    ``min_face_px`` is the smallest face (in original pixels) to find; the frame is
+    scaled so such a face fills the detector's 80 px window, so smaller values cost
+    more time (quadratically).
+    """
+
+    name = "hog"
+
+    def __init__(self, min_face_px: int = 50, threshold: float = 0.0):
+        self.min_face_px = min_face_px
+        self.threshold = threshold
+
+    def scale_for(self, shape: tuple[int, ...]) -> float:
+        return HOG_WINDOW_PX / self.min_face_px
+
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        detector = _dlib_models()[0]
+        scale = self.scale_for(image_bgr.shape)
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        if abs(scale - 1) > 0.02:
+            interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=interp)
+        rects, scores, _ = detector.run(rgb, 0, self.threshold)
+        if not rects:
+            return Detections.empty()
+        boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], np.float32) / scale
+        h, w = image_bgr.shape[:2]
+        boxes = np.clip(boxes, 0, [w - 1, h - 1, w - 1, h - 1]).astype(np.float32)
+        keep = (boxes[:, 2] - boxes[:, 0] > 4) & (boxes[:, 3] - boxes[:, 1] > 4)
+        return Detections(boxes[keep], np.asarray(scores, np.float32)[keep])
+
+
+def landmarks(image_rgb: np.ndarray, box: np.ndarray):
+    """dlib's 5-point landmarks (eye corners and nose) for one face box."""
+    import dlib
+
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    return _dlib_models()[1](image_rgb, dlib.rectangle(x1, y1, x2, y2))
+
+
+def embed(image_rgb: np.ndarray, shape) -> np.ndarray:
+    """The 128-d descriptor of the face whose landmarks are ``shape``."""
+    return np.asarray(_dlib_models()[2].compute_face_descriptor(image_rgb, shape, 0), np.float32)
+
+
+def frontalness(shape) -> float:
+    """1 for a face looking at the camera, towards 0 as it turns away (nose off the eyes' midline)."""
+    pts = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+    eye_a, eye_b, nose = pts[0:2].mean(0), pts[2:4].mean(0), pts[4]
+    da, db = np.linalg.norm(nose - eye_a), np.linalg.norm(nose - eye_b)
+    return float(1 - abs(da - db) / max(da + db, 1e-6))
+
+
+def sharpness(image_bgr: np.ndarray, box: np.ndarray) -> float:
+    """Focus of a face: variance of the Laplacian on the face resized to 64 px, mapped to 0..1."""
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    crop = image_bgr[max(y1, 0) : y2, max(x1, 0) : x2]
+    if crop.size == 0:
+        return 0.0
+    grey = cv2.cvtColor(cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    var = cv2.Laplacian(grey, cv2.CV_32F).var()
+    return float(1 - math.exp(-var / 150.0))
+
+
+def face_quality(height_px: float, score: float, frontal: float, sharp: float) -> float:
+    """One 0..1 score: how much to trust this face for identification.
+
+    Geometric mean of four parts, so one bad part pulls it down: size (full at
+    100 px), detector confidence (dlib score; 0 is the detection threshold),
+    frontalness (landmark symmetry, 1 is frontal) and sharpness (focus).
+    """
+    size = min(1.0, max(0.0, (height_px - 20) / (FULL_QUALITY_PX - 20)))
+    conf = 1 / (1 + math.exp(-2.5 * score))
+    pose = max(0.0, (frontal - 0.5) / 0.5)
+    parts = np.array([size, conf, pose, sharp]) + 1e-6
+    return float(np.exp(np.log(parts).mean()))

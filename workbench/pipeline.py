@@ -1,0 +1,223 @@
+"""The video pipeline: the only module that wires stages together.
+
+source -> frames at the detection rate -> face detection -> tracking -> quality ->
+embeddings (a few best faces per track) -> identity per ended track -> store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from workbench.config import Config
+from workbench.detections import Detections
+from workbench.errors import WorkbenchError
+from workbench.faces import HogFaceDetector, embed, face_quality, frontalness, landmarks, sharpness
+from workbench.identity import Gallery
+from workbench.sources import Frame, FrameSource, open_source
+from workbench.store import Store
+from workbench.tracking import FaceTrack, FaceTracker
+from workbench.writer import RunWriter
+
+log = logging.getLogger(__name__)
+
+SCENE_CUT_CORRELATION = 0.5  # grey-histogram correlation below this between samples = a cut
+MIN_EMBED_INTERVAL_S = 0.3  # embeddings of one track at least this far apart in time
+
+
+def _histogram(image: np.ndarray) -> np.ndarray:
+    small = cv2.cvtColor(cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    hist = cv2.calcHist([small], [0], None, [32], [0, 256])
+    return cv2.normalize(hist, hist).flatten()
+
+
+class FacePipeline:
+    """Per-camera face pipeline: ``process(frame)`` returns sightings; ended tracks go to ``on_track``."""
+
+    def __init__(self, config: Config, camera: str, store: Store, gallery: Gallery, run_tag: str):
+        self.cfg = config
+        self.camera = camera
+        self.store = store
+        self.gallery = gallery
+        self.run_tag = run_tag
+        self.detector = HogFaceDetector(config.detection.min_face_px)
+        self.tracker = FaceTracker(config.detection.track_max_gap_s)
+        self._last_hist: np.ndarray | None = None
+        self.track_rows: list[dict] = []
+
+    def process(self, frame: Frame) -> list[dict]:
+        hist = _histogram(frame.image)
+        if self._last_hist is not None and cv2.compareHist(self._last_hist, hist, cv2.HISTCMP_CORREL) < SCENE_CUT_CORRELATION:
+            self.tracker.end_all()
+        self._last_hist = hist
+        dets = self.tracker.update(self.detector.detect(frame.image), frame.ts)
+        rows = self._describe(frame, dets)
+        self._finish(self.tracker.pop_ended())
+        return rows
+
+    def close(self) -> None:
+        self.tracker.end_all()
+        self._finish(self.tracker.pop_ended())
+
+    def _describe(self, frame: Frame, dets: Detections) -> list[dict]:
+        if not len(dets):
+            return []
+        rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
+        rec = self.cfg.recognition
+        rows = []
+        for box, score, tid in zip(dets.xyxy, dets.score, dets.tracker_id, strict=True):
+            shape = landmarks(rgb, box)
+            q = face_quality(float(box[3] - box[1]), float(score), frontalness(shape), sharpness(frame.image, box))
+            track = self.tracker.active[int(tid)]
+            if q > track.best_quality:
+                track.best_quality = q
+                track.best_image = _key_image(frame.image, box)
+            if q >= rec.min_face_quality and self._wants_embedding(track, q, frame.ts):
+                track.faces.append((q, embed(rgb, shape)))
+                track.faces.sort(key=lambda f: -f[0])
+                del track.faces[rec.embeddings_per_track :]
+                track.last_embed_ts = frame.ts
+            x1, y1, x2, y2 = (float(v) for v in box)
+            rows.append(
+                {
+                    "camera": self.camera, "ts": frame.ts, "frame": frame.index,
+                    "track_id": f"{self.run_tag}-{tid}", "x": x1, "y": y1, "w": x2 - x1, "h": y2 - y1,
+                    "score": float(score), "quality": q,
+                }
+            )
+        return rows
+
+    def _wants_embedding(self, track: FaceTrack, quality: float, ts: datetime) -> bool:
+        if track.last_embed_ts is not None and (ts - track.last_embed_ts).total_seconds() < MIN_EMBED_INTERVAL_S:
+            return False
+        full = len(track.faces) >= self.cfg.recognition.embeddings_per_track
+        return not full or quality > track.faces[-1][0]
+
+    def _finish(self, tracks: list[FaceTrack]) -> None:
+        rec = self.cfg.recognition
+        for track in tracks:
+            customer, distance, mean = None, None, None
+            if track.faces:
+                q = np.array([f[0] for f in track.faces], np.float32)
+                emb = np.stack([f[1] for f in track.faces])
+                customer, distance = self.gallery.identify(emb, q, rec.match_distance)
+                if customer is None:
+                    customer = self.store.allocate_customer_ids(1)[0]
+                self.gallery.enroll(customer, emb, q, rec.gallery_size)
+                mean = (emb * q[:, None]).sum(0) / q.sum()
+            track_id = f"{self.run_tag}-{track.id}"
+            snapshot = None
+            if track.best_image is not None:
+                day = track.first_ts.astimezone(ZoneInfo(self.store.timezone(self.camera))).strftime("%Y-%m-%d")
+                snapshot = self.store.save_snapshot(f"{self.camera}/{day}/{track_id}.jpg", track.best_image)
+            self.track_rows.append(
+                {
+                    "camera": self.camera, "track_id": track_id, "start": track.first_ts, "end": track.last_ts,
+                    "customer_id": customer, "sightings": track.sightings, "embedded": len(track.faces),
+                    "quality": track.best_quality,
+                    "match_distance": None if distance is None or not np.isfinite(distance) else distance,
+                    "embedding": None if mean is None else mean.astype(np.float32).tolist(),
+                    "snapshot": snapshot,
+                }
+            )
+
+
+def _key_image(image: np.ndarray, box: np.ndarray) -> bytes:
+    """A JPEG of the person around a face: the face box grown to show head and shoulders."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = box
+    fw, fh = x2 - x1, y2 - y1
+    crop = image[int(max(0, y1 - fh)) : int(min(h, y2 + 1.5 * fh)), int(max(0, x1 - fw)) : int(min(w, x2 + fw))]
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return buf.tobytes() if ok else b""
+
+
+@dataclass
+class IngestResult:
+    path: str
+    run_id: str
+    frames: int
+    sightings: int
+    tracks: int
+    customers: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+
+def source_key(camera: str, path: str | os.PathLike) -> str:
+    """Identity of a recorded source: re-ingesting the same file for the same camera replaces it."""
+    return f"file:{camera}:{Path(path).resolve()}"
+
+
+def ingest_source(source: FrameSource, camera: str, store: Store, config: Config, gallery: Gallery, progress: bool = True) -> IngestResult:
+    """Run the face pipeline over one source and write its events as one run."""
+    step = max(1, round(source.fps / config.detection.detect_fps))
+    key = source_key(camera, source.name)
+    with RunWriter(store, key, camera, source.name, kind="video") as writer:
+        pipe = FacePipeline(config, camera, store, gallery, writer.run_id[:8])
+        result = IngestResult(source.name, writer.run_id, 0, 0, 0)
+        bar = tqdm(total=source.frame_count, unit="frame", desc=Path(source.name).name, disable=not progress, smoothing=0.1)
+        try:
+            for frame in source.frames(step):
+                rows = pipe.process(frame)
+                result.sightings += len(rows)
+                writer.frames = frame.index + 1
+                bar.update(frame.index + 1 - bar.n)
+                _drain(pipe, writer, gallery, store, rows)
+            pipe.close()
+            _drain(pipe, writer, gallery, store, [])
+            bar.update(max(0, (source.frame_count or 0) - bar.n))
+        finally:
+            bar.close()
+            source.close()
+            if gallery.dirty:
+                gallery.save(store)
+        result.frames = source.frame_count or writer.frames
+        result.tracks = writer.rows_written["tracks"]
+        result.problems = list(source.problems)
+        if source.problems:
+            writer.message = "; ".join(source.problems)
+            writer.finish(status="partial")
+    return result
+
+
+def _drain(pipe: FacePipeline, writer: RunWriter, gallery: Gallery, store: Store, rows: list[dict]) -> None:
+    if pipe.track_rows and gallery.dirty:
+        gallery.save(store)  # the gallery is saved before tracks that name its customers
+    if rows:
+        writer.add("sightings", rows)
+    if pipe.track_rows:
+        writer.add("tracks", pipe.track_rows)
+        pipe.track_rows = []
+
+
+def ingest(paths: list[str | os.PathLike], camera: str, store: Store, config: Config, start: datetime | None = None, progress: bool = True) -> list[IngestResult]:
+    """Ingest recorded footage (files or image folders) for one camera, in order.
+
+    ``start`` is the wall-clock time of the first frame of the first path; later
+    paths start where the previous one ended. Without it, each file's own
+    metadata (else its modification time) is used.
+    """
+    sources = [open_source(p) for p in paths]  # fail early on a bad path, before anything is written
+    results = []
+    with store.writer_lock():
+        gallery = Gallery.load(store)
+        next_start = start
+        for source in sources:
+            if next_start is not None:
+                source.start = next_start
+            result = ingest_source(source, camera, store, config, gallery, progress)
+            results.append(result)
+            if start is not None:
+                next_start = source.start + timedelta(seconds=result.frames / source.fps)
+    return results
+
+
+__all__ = ["FacePipeline", "IngestResult", "ingest", "ingest_source", "WorkbenchError"]

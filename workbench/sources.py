@@ -1,0 +1,168 @@
+"""Frame sources: where pictures come from.
+
+Every source yields ``Frame`` objects (index, wall-clock time, BGR image) and
+says how many frames it expects, so the pipeline never cares whether frames come
+from a video file, a folder of images, a camera or a stream. ``open_source`` picks
+the class from what it is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from workbench.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+@dataclass(slots=True)
+class Frame:
+    index: int
+    ts: datetime
+    image: np.ndarray  # BGR, as OpenCV reads it
+
+
+@dataclass
+class FrameSource(ABC):
+    """A finite or endless sequence of frames with timestamps."""
+
+    name: str
+    start: datetime
+    fps: float
+    frame_count: int | None = None
+    problems: list[str] = field(default_factory=list)  # what could not be read, for the user
+
+    @abstractmethod
+    def frames(self, step: int = 1) -> Iterator[Frame]:
+        """Yield every ``step``-th frame; skipped frames are not decoded where the source allows."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the device or file."""
+
+
+def _mp4_creation_time(path: Path) -> datetime | None:
+    """The creation time in an MP4/MOV ``mvhd`` box, if set (cameras write it; many tools leave 0)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(4 * 1024 * 1024)
+            if b"mvhd" not in data:
+                fh.seek(max(0, os.path.getsize(path) - 4 * 1024 * 1024))
+                data = fh.read()
+    except OSError:
+        return None
+    i = data.find(b"mvhd")
+    if i < 0 or i + 16 > len(data):
+        return None
+    version = data[i + 4]
+    if version == 1:
+        seconds = struct.unpack(">Q", data[i + 8 : i + 16])[0]
+    else:
+        seconds = struct.unpack(">I", data[i + 8 : i + 12])[0]
+    if seconds <= 0:
+        return None
+    ts = datetime(1904, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    return ts if datetime(1990, 1, 1, tzinfo=UTC) < ts < datetime.now(UTC) + timedelta(days=1) else None
+
+
+def default_start(path: Path) -> datetime:
+    """Wall-clock time of a file's first frame: its container metadata, else its modification time."""
+    return _mp4_creation_time(path) or datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+
+class VideoFileSource(FrameSource):
+    """A recorded video file read with OpenCV."""
+
+    def __init__(self, path: str | os.PathLike, start: datetime | None = None):
+        path = Path(path)
+        if not path.is_file():
+            raise SourceError(f"{path}: no such video file; check the path")
+        cap = cv2.VideoCapture(str(path))
+        ok = cap.isOpened() and cap.grab()
+        if not ok:
+            cap.release()
+            raise SourceError(
+                f"{path}: cannot decode this file as video (corrupt or unsupported codec); "
+                "check it plays, or re-encode it to H.264 MP4"
+            )
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        if not fps or fps != fps or fps > 1000:
+            fps = 25.0
+            self_problem = [f"{path.name}: no frame rate in the file, assuming 25 fps"]
+        else:
+            self_problem = []
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+        super().__init__(name=str(path), start=start or default_start(path), fps=float(fps), frame_count=count)
+        self.problems.extend(self_problem)
+        self.path = path
+        self._cap = cap
+
+    def frames(self, step: int = 1) -> Iterator[Frame]:
+        cap, step = self._cap, max(1, int(step))
+        index = 0
+        while True:
+            if index % step == 0:
+                ok, image = cap.read()
+            else:
+                ok, image = cap.grab(), None
+            if not ok:
+                break
+            if image is not None:
+                yield Frame(index, self.start + timedelta(seconds=index / self.fps), image)
+            index += 1
+        if self.frame_count and index < self.frame_count - 1:
+            self.problems.append(
+                f"{self.path.name}: video ended at frame {index} of {self.frame_count} "
+                "(file truncated or corrupt); the frames before it were processed"
+            )
+        self.frame_count = index
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+class ImageFolderSource(FrameSource):
+    """A folder of still images, taken in name order, ``fps`` images per second."""
+
+    def __init__(self, path: str | os.PathLike, start: datetime | None = None, fps: float = 1.0):
+        path = Path(path)
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not images:
+            raise SourceError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+        first_mtime = datetime.fromtimestamp(images[0].stat().st_mtime, UTC)
+        super().__init__(name=str(path), start=start or first_mtime, fps=fps, frame_count=len(images))
+        skipped = len(files) - len(images)
+        if skipped:
+            self.problems.append(f"{path.name}: skipped {skipped} files that are not images")
+        self.files = images
+
+    def frames(self, step: int = 1) -> Iterator[Frame]:
+        for index, file in enumerate(self.files):
+            if index % max(1, step):
+                continue
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                self.problems.append(f"{file.name}: not a readable image, skipped")
+                continue
+            yield Frame(index, self.start + timedelta(seconds=index / self.fps), image)
+
+
+def open_source(path: str | os.PathLike, start: datetime | None = None) -> FrameSource:
+    """Open a video file or an image folder (cameras and streams join in the live issue)."""
+    p = Path(path)
+    if p.is_dir():
+        return ImageFolderSource(p, start)
+    return VideoFileSource(p, start)

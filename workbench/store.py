@@ -1,0 +1,317 @@
+"""The event store: a directory of Parquet files that DuckDB reads.
+
+Layout::
+
+    store/
+      events/<table>/date=YYYY-MM-DD/camera=<id>/<run_id>-<seq>.parquet   append-only
+      state/<table>.parquet        small mutable tables, rewritten whole
+      state/meta.json              counters
+      snapshots/<camera>/<date>/<name>.jpg
+
+Promises:
+
+* Every file is written under a hidden temporary name and ``os.replace``d into
+  place, so a reader never sees half a file, and a killed writer leaves at most a
+  stray temporary file (removed by ``compact``).
+* Each ingest of a source is a *run*. Readers see only the newest run of each
+  source, so re-ingesting replaces events instead of doubling them; the older
+  run's files are deleted once the new run completes.
+* Readers open an in-memory DuckDB connection with views over the globs; they
+  never lock the store, and the single writer never waits for them.
+* One writer process at a time holds ``store/.writer.lock``; short edits of the
+  state tables (labels, merges) take ``state/.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from workbench.config import Config, parse_config
+from workbench.errors import StoreError
+from workbench.schema import EVENT_TIME, EVENTS, STATE, empty_select
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through ``write(tmp_path)`` to a hidden temp file, then rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"cannot write {path}: {exc.strerror or exc}; check free disk space and permissions") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _to_table(df: pd.DataFrame | pa.Table, schema: pa.Schema) -> pa.Table:
+    if isinstance(df, pa.Table):
+        return df.select(schema.names).cast(schema)
+    missing = [n for n in schema.names if n not in df.columns]
+    if missing:
+        raise StoreError(f"rows lack columns {missing}")
+    return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+
+
+class Store:
+    """A store directory. Cheap to create; nothing is opened until used."""
+
+    def __init__(self, root: str | os.PathLike, config: Config | None = None):
+        self.root = Path(root)
+        self.events_dir = self.root / "events"
+        self.state_dir = self.root / "state"
+        self.snapshots_dir = self.root / "snapshots"
+        self.config = config or self._saved_config()
+
+    def _saved_config(self) -> Config:
+        """Without a config file, readers use the settings the last writer recorded in the store."""
+        saved = self.read_meta().get("settings", {})
+        return parse_config({**saved, "store": str(self.root)}, f"{self.root}/state/meta.json")
+
+    def remember_settings(self) -> None:
+        """Record timezones and the visit gap in the store, so any reader computes days alike."""
+        cfg = self.config
+        settings = {
+            "timezone": cfg.timezone,
+            "cameras": [{"id": c.id, "timezone": c.timezone, "name": c.name} for c in cfg.cameras],
+            "visits": cfg.visits.model_dump(),
+        }
+        with self.state_lock():
+            meta = self.read_meta()
+            if meta.get("settings") != settings:
+                meta["settings"] = settings
+                self.write_meta(meta)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # ---------------------------------------------------------------- set-up
+    def ensure_writable(self) -> None:
+        """Create the store folders, or raise StoreError saying why they cannot be written."""
+        try:
+            for d in (self.events_dir, self.state_dir, self.snapshots_dir):
+                d.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".probe-{uuid.uuid4().hex[:8]}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise StoreError(
+                f"store {self.root} is not writable ({exc.strerror or exc}); "
+                "pick another folder with --store or fix its permissions"
+            ) from None
+
+    @contextlib.contextmanager
+    def _flock(self, path: Path, what: str, wait: bool) -> Iterator[None]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise StoreError(
+                    f"{what} is in use by {holder}; wait for it to finish or use another --store"
+                ) from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}")
+            fh.flush()
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                fh.truncate()
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def writer_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held by the one process that appends events (ingest, live, demo)."""
+        self.ensure_writable()
+        return self._flock(self.root / ".writer.lock", f"store {self.root}", wait=False)
+
+    def state_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held briefly around a read-modify-write of a state table."""
+        return self._flock(self.state_dir / ".lock", "the store's state", wait=True)
+
+    # ---------------------------------------------------------------- state
+    def read_state(self, name: str) -> pd.DataFrame:
+        """A state table as a DataFrame (empty, typed, when it was never written)."""
+        path = self.state_dir / f"{name}.parquet"
+        schema = STATE[name]
+        if not path.exists():
+            return schema.empty_table().to_pandas()
+        return pq.read_table(path, schema=schema).to_pandas()
+
+    def write_state(self, name: str, df: pd.DataFrame) -> None:
+        """Replace a state table atomically."""
+        table = _to_table(df, STATE[name])
+        _atomic_write(self.state_dir / f"{name}.parquet", lambda p: pq.write_table(table, p))
+
+    def read_meta(self) -> dict:
+        path = self.state_dir / "meta.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def write_meta(self, meta: dict) -> None:
+        _atomic_write(self.state_dir / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+
+    def allocate_customer_ids(self, n: int) -> list[str]:
+        """Reserve ``n`` new anonymous customer ids (C00001, C00002, ...); never reused."""
+        with self.state_lock():
+            meta = self.read_meta()
+            first = int(meta.get("next_customer", 1))
+            meta["next_customer"] = first + n
+            self.write_meta(meta)
+        return [f"C{i:05d}" for i in range(first, first + n)]
+
+    # ---------------------------------------------------------------- events
+    def timezone(self, camera: str) -> str:
+        return self.config.camera_timezone(camera)
+
+    def write_events(self, table: str, rows: pd.DataFrame, run_id: str, seq: int) -> list[Path]:
+        """Append rows to an event table, one file per (local date, camera) partition."""
+        if rows.empty:
+            return []
+        schema = EVENTS[table]
+        rows = rows.assign(run_id=run_id)
+        time_col = EVENT_TIME[table]
+        written = []
+        for camera, part in rows.groupby("camera", sort=False):
+            local = pd.to_datetime(part[time_col], utc=True).dt.tz_convert(self.timezone(camera))
+            for day, chunk in part.groupby(local.dt.strftime("%Y-%m-%d"), sort=False):
+                arrow = _to_table(chunk, schema)
+                path = (
+                    self.events_dir / table / f"date={day}" / f"camera={camera}"
+                    / f"{run_id}-{seq:06d}.parquet"
+                )
+                _atomic_write(path, lambda p, a=arrow: pq.write_table(a, p, compression="zstd"))
+                written.append(path)
+        return written
+
+    def event_files(self, table: str | None = None) -> list[Path]:
+        base = self.events_dir / table if table else self.events_dir
+        return sorted(base.glob("**/*.parquet")) if base.exists() else []
+
+    def save_snapshot(self, relpath: str, jpeg: bytes) -> str:
+        """Store a key image; returns its path relative to the store."""
+        _atomic_write(self.snapshots_dir / relpath, lambda p: p.write_bytes(jpeg))
+        return f"snapshots/{relpath}"
+
+    # ---------------------------------------------------------------- runs
+    def register_run(self, run: dict) -> None:
+        """Record a run (or update it); the newest run of a source is the current one."""
+        with self.state_lock():
+            runs = self.read_state("runs")
+            runs = runs[runs["run_id"] != run["run_id"]]
+            row = pd.DataFrame([{c: run.get(c) for c in STATE["runs"].names}])
+            self.write_state("runs", pd.concat([runs, row], ignore_index=True) if len(runs) else row)
+
+    def current_runs(self) -> pd.DataFrame:
+        runs = self.read_state("runs")
+        if runs.empty:
+            return runs
+        runs = runs.sort_values("started_at")
+        return runs.groupby("source_key", sort=False).tail(1)
+
+    def drop_superseded(self) -> int:
+        """Delete files of runs that a newer run of the same source replaced; returns files removed."""
+        runs = self.read_state("runs")
+        if runs.empty:
+            return 0
+        keep = set(self.current_runs()["run_id"])
+        removed = 0
+        for path in self.event_files():
+            if path.name.rsplit("-", 1)[0] not in keep:
+                path.unlink(missing_ok=True)
+                removed += 1
+        with self.state_lock():
+            runs = self.read_state("runs")
+            self.write_state("runs", runs[runs["run_id"].isin(keep)])
+        return removed
+
+    # ---------------------------------------------------------------- read side
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A new in-memory DuckDB connection with a view per table (see ``workbench.views``)."""
+        from workbench.views import create_views
+
+        con = duckdb.connect(":memory:")
+        con.execute(f"SET TimeZone = '{self.config.timezone}'")
+        create_views(con, self)
+        return con
+
+    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """Run SQL over the store's views and return a DataFrame.
+
+        Retries once when a file vanished between listing and reading (a writer
+        replaced or compacted it meanwhile).
+        """
+        for attempt in (1, 2):
+            con = self.connect()
+            try:
+                return con.execute(sql, params or []).df()
+            except duckdb.IOException:
+                if attempt == 2:
+                    raise
+            finally:
+                con.close()
+        raise AssertionError("unreachable")
+
+    def parquet_source(self, table: str) -> str:
+        """SQL for the rows of an event table's current runs (or an empty typed SELECT)."""
+        if not self.event_files(table):
+            return empty_select(EVENTS[table])
+        glob = str(self.events_dir / table / "**" / "*.parquet").replace("'", "''")
+        cols = ", ".join(f'"{n}"' for n in EVENTS[table].names)
+        return (
+            f"SELECT {cols} FROM read_parquet('{glob}', union_by_name=true, hive_partitioning=false) "
+            "WHERE run_id IN (SELECT run_id FROM _current_runs)"
+        )
+
+    # ---------------------------------------------------------------- maintenance
+    def compact(self) -> dict:
+        """Merge small files per partition and run, drop superseded runs and stray temp files."""
+        stats = {"removed_superseded": 0, "merged_files": 0, "written_files": 0, "temp_files": 0}
+        with self.writer_lock():
+            stats["removed_superseded"] = self.drop_superseded()
+            for tmp in self.root.glob("**/.*.tmp"):
+                tmp.unlink(missing_ok=True)
+                stats["temp_files"] += 1
+            for part in sorted({p.parent for p in self.event_files()}):
+                by_run: dict[str, list[Path]] = {}
+                for f in sorted(part.glob("*.parquet")):
+                    by_run.setdefault(f.name.rsplit("-", 1)[0], []).append(f)
+                for run_id, files in by_run.items():
+                    if len(files) < 2:
+                        continue
+                    table = pa.concat_tables([pq.read_table(f) for f in files])
+                    target = part / f"{run_id}-c{uuid.uuid4().hex[:5]}.parquet"
+                    _atomic_write(target, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+                    for f in files:
+                        f.unlink()
+                    stats["merged_files"] += len(files)
+                    stats["written_files"] += 1
+        return stats
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file()) if self.root.exists() else 0
