@@ -88,8 +88,8 @@ def ingest(ctx, paths, camera, start, store_dir, quiet):
     from workbench.pipeline import ingest as run_ingest
 
     store = _store(ctx, store_dir)
-    store.ensure_writable()
     begin = _parse_start(start, store.timezone(camera))
+    store.ensure_writable()
     results = run_ingest(list(paths), camera, store, store.config, start=begin, progress=not quiet)
     problems = []
     for r in results:

@@ -1,10 +1,9 @@
 """Anonymous customer identity: the gallery of known faces and the decision per track.
 
-Each customer keeps several representative embeddings. A track's identity is
-decided once, when it ends, by a vote of its best faces weighted by their
-quality: a customer wins when the faces that match them (distance under
-``match_distance``) carry at least half of the track's weight. Otherwise the
-track is a new customer (open-set matching).
+Each customer keeps several representative embeddings: the pooled embeddings
+of their best tracks. A track's identity is decided once, when it ends, from its
+best faces pooled with weights by quality; when no customer is within
+``match_distance`` the track is a new customer (open-set matching).
 """
 
 from __future__ import annotations
@@ -20,6 +19,13 @@ from workbench.store import Store
 log = logging.getLogger(__name__)
 
 NEAR_DUPLICATE = 0.2  # a new exemplar closer than this to a kept one adds nothing
+
+
+def aggregate(emb: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """A track's faces pooled into one embedding: their mean weighted by face quality."""
+    emb = np.asarray(emb, np.float32).reshape(-1, 128)
+    w = np.asarray(quality, np.float64).reshape(-1) + 1e-6
+    return ((emb * w[:, None]).sum(0) / w.sum()).astype(np.float32)
 
 
 class Gallery:
@@ -64,19 +70,15 @@ class Gallery:
         return self.ids[best], d[np.arange(len(emb)), best]
 
     def identify(self, emb: np.ndarray, quality: np.ndarray, match_distance: float) -> tuple[str | None, float]:
-        """The customer a track's faces vote for, or ``None`` for a new face; plus the median match distance."""
-        ids, dist = self.nearest(emb)
-        weight = np.asarray(quality, np.float64) + 1e-6
-        votes: dict[str, float] = {}
-        for cid, d, w in zip(ids, dist, weight, strict=True):
-            if cid is not None and d <= match_distance:
-                votes[cid] = votes.get(cid, 0.0) + w
-        if not votes:
-            return None, float(np.min(dist)) if len(dist) else float("inf")
-        winner = max(votes, key=votes.get)
-        if votes[winner] < 0.5 * weight.sum():
-            return None, float(np.min(dist))
-        return winner, float(np.median(dist[ids == winner]))
+        """The customer a track's faces belong to, or ``None`` for a new face; plus the distance.
+
+        The faces are pooled into one quality-weighted mean embedding (averaging
+        cancels much of the noise of single frames), which is compared with every
+        customer's exemplars.
+        """
+        query = aggregate(emb, quality)
+        ids, dist = self.nearest(query)
+        return (ids[0] if dist[0] <= match_distance else None), float(dist[0])
 
     def enroll(self, customer_id: str, emb: np.ndarray, quality: np.ndarray, keep: int) -> None:
         """Add a track's faces to a customer's exemplars, keeping the ``keep`` best distinct ones."""

@@ -21,7 +21,7 @@ from workbench.config import Config
 from workbench.detections import Detections
 from workbench.errors import WorkbenchError
 from workbench.faces import HogFaceDetector, embed, face_quality, frontalness, landmarks, sharpness
-from workbench.identity import Gallery
+from workbench.identity import Gallery, aggregate
 from workbench.sources import Frame, FrameSource, open_source
 from workbench.store import Store
 from workbench.tracking import FaceTrack, FaceTracker
@@ -111,8 +111,8 @@ class FacePipeline:
                 customer, distance = self.gallery.identify(emb, q, rec.match_distance)
                 if customer is None:
                     customer = self.store.allocate_customer_ids(1)[0]
-                self.gallery.enroll(customer, emb, q, rec.gallery_size)
-                mean = (emb * q[:, None]).sum(0) / q.sum()
+                mean = aggregate(emb, q)
+                self.gallery.enroll(customer, mean, [float(q.mean())], rec.gallery_size)
             track_id = f"{self.run_tag}-{track.id}"
             snapshot = None
             if track.best_image is not None:
@@ -147,7 +147,6 @@ class IngestResult:
     frames: int
     sightings: int
     tracks: int
-    customers: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
 
 
@@ -179,12 +178,12 @@ def ingest_source(source: FrameSource, camera: str, store: Store, config: Config
             source.close()
             if gallery.dirty:
                 gallery.save(store)
-        result.frames = source.frame_count or writer.frames
-        result.tracks = writer.rows_written["tracks"]
         result.problems = list(source.problems)
         if source.problems:
             writer.message = "; ".join(source.problems)
             writer.finish(status="partial")
+    result.frames = source.frame_count or writer.frames
+    result.tracks = writer.rows_written["tracks"]
     return result
 
 

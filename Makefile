@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both create .venv if missing and install what is needed first. dlib is never
+# compiled: the dlib-bin wheel provides it and face_recognition is installed
+# with --no-deps (its metadata asks for the source-only `dlib`).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+APT_PACKAGES := chromium fonts-dejavu-core
+
+.PHONY: demo test install system-deps lint format clean
+
+demo: install
+	$(BIN)/workbench demo
+
+test: install
+	$(BIN)/ruff check workbench tests benchmarks
+	$(BIN)/ruff format --check workbench tests benchmarks
+	$(BIN)/python -m pytest
+
+install: system-deps $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0
+	$(BIN)/python -c "import dlib, face_recognition, cv2, duckdb; print('python packages ready: dlib', dlib.__version__)"
+	touch $(STAMP)
+
+# Debian packages: chromium renders PDF reports and drives the dashboard browser tests.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+lint:
+	$(BIN)/ruff check workbench tests benchmarks
+
+format:
+	$(BIN)/ruff format workbench tests benchmarks
+	$(BIN)/ruff check --fix workbench tests benchmarks
+
+clean:
+	rm -rf $(VENV) data/demo reports .pytest_cache

@@ -1,0 +1,130 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from workbench.config import parse_config
+from workbench.errors import StoreError
+from workbench.schema import EVENTS
+from workbench.store import Store
+from workbench.writer import RunWriter
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def track(customer: str, start_s: float, dur_s: float = 30, camera: str = "door", n: int = 0) -> dict:
+    """A factory for one track row."""
+    return {
+        "camera": camera, "track_id": f"t{customer}-{start_s}-{n}", "start": T0 + timedelta(seconds=start_s),
+        "end": T0 + timedelta(seconds=start_s + dur_s), "customer_id": customer, "sightings": 3,
+        "embedded": 1, "quality": 0.8, "match_distance": 0.3, "embedding": None, "snapshot": None,
+    }
+
+
+def write_run(store: Store, rows: list[dict], key: str = "file:door:a.mp4", table: str = "tracks") -> RunWriter:
+    with RunWriter(store, key, "door", "a.mp4", "video") as w:
+        w.add(table, rows)
+    return w
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "store", parse_config({"store": str(tmp_path / "store")}))
+
+
+def test_empty_store_has_typed_empty_views(store):
+    for table in [*EVENTS, "visits", "customers", "runs"]:
+        df = store.query(f'SELECT * FROM "{table}"')
+        assert df.empty
+    assert list(store.query("SELECT * FROM visits").columns)[:6] == ["visit_id", "customer_id", "camera", "start", "end", "dwell_s"]
+
+
+def test_visits_are_sessions_of_tracks(store):
+    # A: two tracks 60 s apart (one visit), then back after 10 minutes (second visit); B: once.
+    write_run(store, [track("A", 0), track("A", 60), track("A", 60 + 30 + 600), track("B", 10)])
+    v = store.query("SELECT * FROM visits ORDER BY customer_id, start")
+    assert list(v.customer_id) == ["A", "A", "B"]
+    assert v.dwell_s.tolist() == [90.0, 30.0, 30.0]
+    assert v.is_new.tolist() == [True, False, True]
+    assert v.visit_id.is_unique
+    c = store.query("SELECT * FROM customers ORDER BY customer_id")
+    assert c.visit_count.tolist() == [2, 1]
+
+
+def test_gap_setting_changes_sessions(tmp_path):
+    cfg = parse_config({"store": str(tmp_path), "visits": {"gap_s": 1000}})
+    store = Store(tmp_path, cfg)
+    write_run(store, [track("A", 0), track("A", 60 + 30 + 600)])
+    assert len(store.query("SELECT * FROM visits")) == 1
+
+
+def test_reingest_replaces_not_doubles(store):
+    write_run(store, [track("A", 0), track("B", 5)])
+    write_run(store, [track("A", 0), track("B", 5)])
+    assert len(store.query("SELECT * FROM tracks")) == 2
+    write_run(store, [track("C", 0)], key="file:door:b.mp4")
+    assert len(store.query("SELECT * FROM tracks")) == 3
+    # the replaced run's files are gone from disk, not only hidden
+    assert len(store.event_files("tracks")) == 2
+
+
+def test_failed_run_keeps_what_it_reported(store):
+    with pytest.raises(RuntimeError):
+        with RunWriter(store, "file:door:x.mp4", "door", "x.mp4", "video") as w:
+            w.add("tracks", [track("A", 0)])
+            raise RuntimeError("decoder crashed")
+    assert len(store.query("SELECT * FROM tracks")) == 1
+    run = store.query("SELECT status, message FROM runs").iloc[0]
+    assert run.status == "failed" and "decoder crashed" in run.message
+
+
+def test_run_that_wrote_nothing_does_not_hide_previous(store):
+    write_run(store, [track("A", 0)])
+    with pytest.raises(RuntimeError):
+        with RunWriter(store, "file:door:a.mp4", "door", "a.mp4", "video"):
+            raise RuntimeError("could not start")
+    assert len(store.query("SELECT * FROM tracks")) == 1
+
+
+def test_partitions_by_local_date(tmp_path):
+    cfg = parse_config({"store": str(tmp_path), "timezone": "Asia/Kolkata"})
+    store = Store(tmp_path, cfg)
+    late = track("A", 0) | {"start": datetime(2026, 3, 1, 20, 0, tzinfo=UTC), "end": datetime(2026, 3, 1, 20, 1, tzinfo=UTC)}
+    write_run(store, [late])
+    (path,) = store.event_files("tracks")
+    assert "date=2026-03-02" in str(path)  # 20:00 UTC is 01:30 the next day in India
+    # a reader without a config file uses the settings the writer recorded
+    assert Store(tmp_path).config.timezone == "Asia/Kolkata"
+
+
+def test_no_temp_files_left_and_compaction_keeps_rows(store):
+    with RunWriter(store, "file:door:a.mp4", "door", "a.mp4", "video") as w:
+        for i in range(5):
+            w.add("tracks", [track("A", i * 1000, n=i)])
+            w.flush()
+    assert len(store.event_files("tracks")) == 5
+    before = store.query("SELECT * FROM tracks ORDER BY start")
+    stats = store.compact()
+    assert stats["merged_files"] == 5 and stats["written_files"] == 1
+    after = store.query("SELECT * FROM tracks ORDER BY start")
+    assert before.equals(after)
+    assert not list(store.root.glob("**/.*.tmp"))
+
+
+def test_one_writer_at_a_time(store):
+    with store.writer_lock():
+        with pytest.raises(StoreError, match="in use by pid"):
+            with store.writer_lock():
+                pass
+
+
+def test_store_path_that_is_a_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="not writable.*--store"):
+        Store(blocker / "store").ensure_writable()
+
+
+def test_customer_ids_never_reused(store):
+    a = store.allocate_customer_ids(2)
+    b = store.allocate_customer_ids(1)
+    assert a == ["C00001", "C00002"] and b == ["C00003"]
