@@ -31,7 +31,9 @@ def test_each_command_has_useful_help(name):
 
 
 def test_console_script_entry_point():
-    out = subprocess.run([sys.executable, "-m", "workbench.cli", "--version"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "workbench.cli", "--version"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "version" in out.stdout
 
 
@@ -86,4 +88,6 @@ def test_notebooks_are_committed_without_outputs():
         nb = json.loads(nb_path.read_text())
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
-                assert not cell.get("outputs") and cell.get("execution_count") is None, f"{nb_path.name} has outputs: strip them"
+                assert not cell.get("outputs") and cell.get("execution_count") is None, (
+                    f"{nb_path.name} has outputs: strip them"
+                )

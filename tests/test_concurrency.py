@@ -10,15 +10,34 @@ import pytest
 
 from workbench.store import Store
 
-CLIP = Path(__file__).resolve().parents[2] / "shared/data/face-recognition-ageitgey/examples/short_hamilton_clip.mp4"
-pytestmark = pytest.mark.skipif(not CLIP.exists(), reason="needs ../shared/data (real footage); absent in a user's clone")
+CLIP = (
+    Path(__file__).resolve().parents[2]
+    / "shared/data/face-recognition-ageitgey/examples/short_hamilton_clip.mp4"
+)
+pytestmark = pytest.mark.skipif(
+    not CLIP.exists(), reason="needs ../shared/data (real footage); absent in a user's clone"
+)
 
 
 def start_ingest(store: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "workbench.cli", "ingest", str(CLIP), "--camera", "door",
-         "--start", "2026-11-20T10:00:00Z", "--store", str(store), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "workbench.cli",
+            "ingest",
+            str(CLIP),
+            "--camera",
+            "door",
+            "--start",
+            "2026-11-20T10:00:00Z",
+            "--store",
+            str(store),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -57,7 +76,9 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_matches(tmp_path):
     clean_root = tmp_path / "clean"
     clean = start_ingest(clean_root)
     assert clean.wait(120) == 0
-    expected = {t: count(Store(clean_root), t) for t in ("sightings", "tracks", "visits", "customers")}
+    expected = {
+        t: count(Store(clean_root), t) for t in ("sightings", "tracks", "visits", "customers")
+    }
 
     root = tmp_path / "store"
     proc = start_ingest(root)

@@ -37,7 +37,12 @@ def test_duplicate_camera_ids_rejected():
 
 
 def test_camera_timezone_falls_back_to_site():
-    cfg = parse_config({"timezone": "Asia/Kolkata", "cameras": [{"id": "a"}, {"id": "b", "timezone": "Europe/London"}]})
+    cfg = parse_config(
+        {
+            "timezone": "Asia/Kolkata",
+            "cameras": [{"id": "a"}, {"id": "b", "timezone": "Europe/London"}],
+        }
+    )
     assert cfg.camera_timezone("a") == "Asia/Kolkata"
     assert cfg.camera_timezone("b") == "Europe/London"
 

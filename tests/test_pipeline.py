@@ -17,7 +17,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 AGEITGEY = SHARED / "face-recognition-ageitgey" / "examples"
 CLIP = AGEITGEY / "short_hamilton_clip.mp4"
 
-pytestmark = pytest.mark.skipif(not CLIP.exists(), reason="needs ../shared/data (real footage); absent in a user's clone")
+pytestmark = pytest.mark.skipif(
+    not CLIP.exists(), reason="needs ../shared/data (real footage); absent in a user's clone"
+)
 
 
 def run(*args: str):
@@ -38,13 +40,25 @@ def hamilton(tmp_path_factory) -> Store:
     config = base / "workbench.yml"
     config.write_text("store: store\ntimezone: Asia/Kolkata\ncameras:\n  - id: stage\n")
     root = base / "store"
-    result = run("--config", config, "ingest", CLIP, "--camera", "stage", "--start", "2026-11-20T19:00:00", "--quiet")
+    result = run(
+        "--config",
+        config,
+        "ingest",
+        CLIP,
+        "--camera",
+        "stage",
+        "--start",
+        "2026-11-20T19:00:00",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     return Store(root)
 
 
 def test_singer_is_one_customer_and_audience_others(hamilton):
-    tracks = hamilton.query('SELECT track_id, customer_id, start, "end", embedding FROM tracks WHERE customer_id IS NOT NULL ORDER BY start')
+    tracks = hamilton.query(
+        'SELECT track_id, customer_id, start, "end", embedding FROM tracks WHERE customer_id IS NOT NULL ORDER BY start'
+    )
     singer_ref = reference_embedding(AGEITGEY / "lin-manuel-miranda.png")
     dist = np.array([np.linalg.norm(np.array(e) - singer_ref) for e in tracks.embedding])
     singer = tracks[dist < 0.6]
@@ -71,8 +85,16 @@ def test_export_visits_with_offsets(hamilton, tmp_path):
     assert df.start.str.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+05:30$").all(), df.start
     assert df.start.iloc[0].startswith("2026-11-20T19:00")
     for suffix in (".parquet", ".xlsx"):
-        assert run("export", "customers", "--out", tmp_path / f"c{suffix}", "--store", hamilton.root).exit_code == 0
-    assert len(pd.read_parquet(tmp_path / "c.parquet")) == hamilton.query("SELECT count(*) n FROM customers").n[0]
+        assert (
+            run(
+                "export", "customers", "--out", tmp_path / f"c{suffix}", "--store", hamilton.root
+            ).exit_code
+            == 0
+        )
+    assert (
+        len(pd.read_parquet(tmp_path / "c.parquet"))
+        == hamilton.query("SELECT count(*) n FROM customers").n[0]
+    )
 
 
 def test_key_image_per_visit(hamilton):
@@ -84,7 +106,8 @@ def test_key_image_per_visit(hamilton):
 
 def counts(store: Store) -> tuple[int, int, int, int]:
     return tuple(
-        int(store.query(f"SELECT count(*) AS n FROM {t}").n[0]) for t in ("sightings", "tracks", "visits", "customers")
+        int(store.query(f"SELECT count(*) AS n FROM {t}").n[0])
+        for t in ("sightings", "tracks", "visits", "customers")
     )
 
 
@@ -92,7 +115,17 @@ def test_reingest_leaves_same_counts(hamilton, tmp_path):
     store_copy = tmp_path / "store"
     shutil.copytree(hamilton.root, store_copy)
     before = counts(Store(store_copy))
-    result = run("ingest", CLIP, "--camera", "stage", "--start", "2026-11-20T19:00:00+05:30", "--store", store_copy, "--quiet")
+    result = run(
+        "ingest",
+        CLIP,
+        "--camera",
+        "stage",
+        "--start",
+        "2026-11-20T19:00:00+05:30",
+        "--store",
+        store_copy,
+        "--quiet",
+    )
     assert result.exit_code == 0
     assert counts(Store(store_copy)) == before
     # customer ids are stable across the re-ingest: the gallery recognises the same people
@@ -113,12 +146,27 @@ def test_video_cut_off_midway_keeps_what_was_read(tmp_path):
     data = avi.read_bytes()
     avi.write_bytes(data[: int(len(data) * 0.7)])
     store = tmp_path / "store"
-    result = run("ingest", avi, "--camera", "stage", "--start", "2026-11-20T19:00:00Z", "--store", store, "--quiet")
+    result = run(
+        "ingest",
+        avi,
+        "--camera",
+        "stage",
+        "--start",
+        "2026-11-20T19:00:00Z",
+        "--store",
+        store,
+        "--quiet",
+    )
     assert result.exit_code == 1
-    assert "truncated or corrupt" in result.output and "frames before it were processed" in result.output
+    assert (
+        "truncated or corrupt" in result.output
+        and "frames before it were processed" in result.output
+    )
     s = Store(store)
     assert s.query("SELECT status FROM runs").status.tolist() == ["partial"]
-    assert int(s.query("SELECT count(*) n FROM sightings").n[0]) > 0  # the frames before the cut are kept
+    assert (
+        int(s.query("SELECT count(*) n FROM sightings").n[0]) > 0
+    )  # the frames before the cut are kept
 
 
 def test_corrupt_and_missing_files_are_clear_errors(tmp_path):
@@ -141,7 +189,17 @@ def test_image_folder_with_non_images(tmp_path):
     (folder / "notes.txt").write_text("not an image")
     (folder / "999.jpg").write_text("not really a jpeg")
     store = tmp_path / "store"
-    result = run("ingest", folder, "--camera", "c", "--start", "2026-01-05T10:00:00Z", "--store", store, "--quiet")
+    result = run(
+        "ingest",
+        folder,
+        "--camera",
+        "c",
+        "--start",
+        "2026-01-05T10:00:00Z",
+        "--store",
+        store,
+        "--quiet",
+    )
     assert result.exit_code == 1  # problems are reported...
     assert "notes.txt" not in result.output or "skipped 1 files" in result.output
     assert "999.jpg: not a readable image" in result.output

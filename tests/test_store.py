@@ -11,16 +11,28 @@ from workbench.writer import RunWriter
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-def track(customer: str, start_s: float, dur_s: float = 30, camera: str = "door", n: int = 0) -> dict:
+def track(
+    customer: str, start_s: float, dur_s: float = 30, camera: str = "door", n: int = 0
+) -> dict:
     """A factory for one track row."""
     return {
-        "camera": camera, "track_id": f"t{customer}-{start_s}-{n}", "start": T0 + timedelta(seconds=start_s),
-        "end": T0 + timedelta(seconds=start_s + dur_s), "customer_id": customer, "sightings": 3,
-        "embedded": 1, "quality": 0.8, "match_distance": 0.3, "embedding": None, "snapshot": None,
+        "camera": camera,
+        "track_id": f"t{customer}-{start_s}-{n}",
+        "start": T0 + timedelta(seconds=start_s),
+        "end": T0 + timedelta(seconds=start_s + dur_s),
+        "customer_id": customer,
+        "sightings": 3,
+        "embedded": 1,
+        "quality": 0.8,
+        "match_distance": 0.3,
+        "embedding": None,
+        "snapshot": None,
     }
 
 
-def write_run(store: Store, rows: list[dict], key: str = "file:door:a.mp4", table: str = "tracks") -> RunWriter:
+def write_run(
+    store: Store, rows: list[dict], key: str = "file:door:a.mp4", table: str = "tracks"
+) -> RunWriter:
     with RunWriter(store, key, "door", "a.mp4", "video") as w:
         w.add(table, rows)
     return w
@@ -35,7 +47,14 @@ def test_empty_store_has_typed_empty_views(store):
     for table in [*EVENTS, "visits", "customers", "runs"]:
         df = store.query(f'SELECT * FROM "{table}"')
         assert df.empty
-    assert list(store.query("SELECT * FROM visits").columns)[:6] == ["visit_id", "customer_id", "camera", "start", "end", "dwell_s"]
+    assert list(store.query("SELECT * FROM visits").columns)[:6] == [
+        "visit_id",
+        "customer_id",
+        "camera",
+        "start",
+        "end",
+        "dwell_s",
+    ]
 
 
 def test_visits_are_sessions_of_tracks(store):
@@ -88,7 +107,10 @@ def test_run_that_wrote_nothing_does_not_hide_previous(store):
 def test_partitions_by_local_date(tmp_path):
     cfg = parse_config({"store": str(tmp_path), "timezone": "Asia/Kolkata"})
     store = Store(tmp_path, cfg)
-    late = track("A", 0) | {"start": datetime(2026, 3, 1, 20, 0, tzinfo=UTC), "end": datetime(2026, 3, 1, 20, 1, tzinfo=UTC)}
+    late = track("A", 0) | {
+        "start": datetime(2026, 3, 1, 20, 0, tzinfo=UTC),
+        "end": datetime(2026, 3, 1, 20, 1, tzinfo=UTC),
+    }
     write_run(store, [late])
     (path,) = store.event_files("tracks")
     assert "date=2026-03-02" in str(path)  # 20:00 UTC is 01:30 the next day in India

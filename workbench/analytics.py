@@ -94,7 +94,8 @@ ORDER BY amount DESC, payment_mode
 _TOP_CUSTOMERS = """
 , vc AS (
     SELECT customer_id, count(*) AS visits, count(DISTINCT day) AS days_visited,
-           min(local_start) AS first_visit, max(local_start) AS last_visit, avg(dwell_s) AS avg_dwell_s
+           min(local_start) AS first_visit, max(local_start) AS last_visit,
+           round(avg(dwell_s), 1) AS avg_dwell_s
     FROM v WHERE day BETWEEN $start AND $end GROUP BY customer_id
 ), tc AS (
     SELECT customer_id, count(*) AS transactions, CAST(sum(number_of_cans) AS BIGINT) AS cans, sum(amount) AS amount,
@@ -111,7 +112,9 @@ LIMIT $n
 """
 
 
-def _run(store: Store, sql: str, start: date, end: date, camera: str | None, **extra) -> pd.DataFrame:
+def _run(
+    store: Store, sql: str, start: date, end: date, camera: str | None, **extra
+) -> pd.DataFrame:
     params = {"tz": store.config.timezone, "start": start, "end": end, "camera": camera, **extra}
     return store.query(_BASE + sql, params)
 
@@ -170,7 +173,11 @@ def payment_summary(
 
 
 def top_customers(
-    store: Store, start: date | None = None, end: date | None = None, n: int = 10, camera: str | None = None
+    store: Store,
+    start: date | None = None,
+    end: date | None = None,
+    n: int = 10,
+    camera: str | None = None,
 ) -> pd.DataFrame:
     """The ``n`` customers with the most visits between ``start`` and ``end`` (staff excluded).
 

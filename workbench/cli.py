@@ -35,7 +35,12 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file (default: $WORKBENCH_CONFIG, else ./workbench.yml).")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: $WORKBENCH_CONFIG, else ./workbench.yml).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(package_name="workbench")
 @click.pass_context
@@ -44,7 +49,10 @@ def main(ctx: click.Context, config_file: str | None, verbose: int) -> None:
 
     Ingest footage, explore the store with SQL or notebooks, and produce reports.
     """
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)], format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     ctx.obj = config_file
 
 
@@ -66,17 +74,28 @@ def _parse_start(value: str | None, tz: str) -> datetime | None:
     try:
         ts = datetime.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date-time; write e.g. 2026-11-20T09:30:00+05:30", param_hint="--start") from None
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 date-time; write e.g. 2026-11-20T09:30:00+05:30",
+            param_hint="--start",
+        ) from None
     return ts if ts.tzinfo else ts.replace(tzinfo=ZoneInfo(tz))
 
 
-store_option = click.option("--store", "store_dir", type=click.Path(file_okay=False), help="Store directory (default: the config's, data/store).")
+store_option = click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(file_okay=False),
+    help="Store directory (default: the config's, data/store).",
+)
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--camera", required=True, help="Camera id the footage comes from.")
-@click.option("--start", help="Wall-clock time of the first frame, ISO 8601 (default: file metadata, else modification time). Without an offset, the camera's timezone.")
+@click.option(
+    "--start",
+    help="Wall-clock time of the first frame, ISO 8601 (default: file metadata, else modification time). Without an offset, the camera's timezone.",
+)
 @store_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
@@ -93,8 +112,12 @@ def ingest(ctx, paths, camera, start, store_dir, quiet):
     results = run_ingest(list(paths), camera, store, store.config, start=begin, progress=not quiet)
     problems = []
     for r in results:
-        customers = store.query("SELECT count(DISTINCT customer_id) AS n FROM tracks WHERE run_id = ?", [r.run_id])["n"].iloc[0]
-        click.echo(f"{Path(r.path).name}: {r.frames} frames, {r.sightings} face sightings, {r.tracks} tracks, {customers} customers")
+        customers = store.query(
+            "SELECT count(DISTINCT customer_id) AS n FROM tracks WHERE run_id = ?", [r.run_id]
+        )["n"].iloc[0]
+        click.echo(
+            f"{Path(r.path).name}: {r.frames} frames, {r.sightings} face sightings, {r.tracks} tracks, {customers} customers"
+        )
         problems += r.problems
     for p in problems:
         click.echo(f"error: {p}", err=True)
@@ -103,8 +126,15 @@ def ingest(ctx, paths, camera, start, store_dir, quiet):
 
 
 @main.command()
-@click.argument("table", type=click.Choice(["customers", "visits", "sightings", "tracks", "transactions"]))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output file: .csv, .parquet or .xlsx.")
+@click.argument(
+    "table", type=click.Choice(["customers", "visits", "sightings", "tracks", "transactions"])
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Output file: .csv, .parquet or .xlsx.",
+)
 @store_option
 @click.pass_context
 def export(ctx, table, out, store_dir):
@@ -119,7 +149,14 @@ def export(ctx, table, out, store_dir):
 @click.argument("kind", type=click.Choice(["daily"]))
 @click.option("--date", "day", help="Day to report, YYYY-MM-DD (default: yesterday).")
 @store_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports", show_default=True, help="Folder for the report files.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="reports",
+    show_default=True,
+    help="Folder for the report files.",
+)
 @click.pass_context
 def report(ctx, kind, day, store_dir, out_dir):
     """Run a report notebook through papermill and write offline HTML."""
@@ -135,19 +172,46 @@ def _parse_day(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD", param_hint="--date") from None
+        raise click.BadParameter(
+            f"{value!r} is not a date; write YYYY-MM-DD", param_hint="--date"
+        ) from None
 
 
 @main.command()
-@click.option("--store", "store_dir", type=click.Path(file_okay=False), default=str(DEMO_STORE), show_default=True, help="Where to build the demo store.")
-@click.option("--video", type=click.Path(exists=True), help="Also ingest this footage (camera 'door', today) into the demo store.")
-@click.option("--days", default=28, show_default=True, type=click.IntRange(1, 366), help="Days of simulated history.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports", show_default=True)
+@click.option(
+    "--store",
+    "store_dir",
+    type=click.Path(file_okay=False),
+    default=str(DEMO_STORE),
+    show_default=True,
+    help="Where to build the demo store.",
+)
+@click.option(
+    "--video",
+    type=click.Path(exists=True),
+    help="Also ingest this footage (camera 'door', today) into the demo store.",
+)
+@click.option(
+    "--days",
+    default=28,
+    show_default=True,
+    type=click.IntRange(1, 366),
+    help="Days of simulated history.",
+)
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False), default="reports", show_default=True
+)
 def demo(store_dir, video, days, out_dir):
     """Build a demo store of SIMULATED shop history (and optional real footage), then the daily report."""
     from workbench.demo import build_demo
 
-    build_demo(Path(store_dir), video=Path(video) if video else None, days=days, out_dir=Path(out_dir), echo=click.echo)
+    build_demo(
+        Path(store_dir),
+        video=Path(video) if video else None,
+        days=days,
+        out_dir=Path(out_dir),
+        echo=click.echo,
+    )
 
 
 @main.command()

@@ -31,14 +31,26 @@ def _check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as 'Asia/Kolkata')") from exc
+        raise ValueError(
+            f"unknown timezone {value!r} (use an IANA name such as 'Asia/Kolkata')"
+        ) from exc
     return value
 
 
 class CameraConfig(_Strict):
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Short camera id used in the store and the CLI.")]
-    source: str | int | None = Field(None, description="Video file, image folder, camera index or stream URL.")
-    timezone: str | None = Field(None, description="IANA timezone of the camera; defaults to the site timezone.")
+    id: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9_-]{1,64}$",
+            description="Short camera id used in the store and the CLI.",
+        ),
+    ]
+    source: str | int | None = Field(
+        None, description="Video file, image folder, camera index or stream URL."
+    )
+    timezone: str | None = Field(
+        None, description="IANA timezone of the camera; defaults to the site timezone."
+    )
     name: str | None = Field(None, description="Human-readable name shown in dashboards.")
 
     _tz = field_validator("timezone")(lambda v: v if v is None else _check_timezone(v))
@@ -46,21 +58,60 @@ class CameraConfig(_Strict):
 
 class DetectionConfig(_Strict):
     face_detector: Literal["hog"] = Field("hog", description="Face detector backend.")
-    detect_fps: float = Field(5.0, gt=0, le=60, description="Face detection runs at most this many times per second of video.")
-    min_face_px: int = Field(40, ge=16, le=1000, description="Smallest face height (pixels, original frame) to look for; smaller faces are not detected.")
-    max_width: int = Field(960, ge=160, le=4096, description="Frames are shrunk to this width for detection when faces stay above min_face_px.")
-    track_max_gap_s: float = Field(1.5, gt=0, le=60, description="A face track ends when not seen for this long.")
+    detect_fps: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="Face detection runs at most this many times per second of video.",
+    )
+    min_face_px: int = Field(
+        40,
+        ge=16,
+        le=1000,
+        description="Smallest face height (pixels, original frame) to look for; smaller faces are not detected.",
+    )
+    max_width: int = Field(
+        960,
+        ge=160,
+        le=4096,
+        description="Frames are shrunk to this width for detection when faces stay above min_face_px.",
+    )
+    track_max_gap_s: float = Field(
+        1.5, gt=0, le=60, description="A face track ends when not seen for this long."
+    )
 
 
 class RecognitionConfig(_Strict):
-    match_distance: float = Field(0.5, gt=0, lt=1.2, description="Largest embedding distance that counts as the same person. Lower is stricter: fewer false merges, more split customers. 0.6 is face_recognition's default.")
-    min_face_quality: float = Field(0.35, ge=0, le=1, description="Faces below this quality score (0..1) are counted as sightings but not used to identify.")
-    embeddings_per_track: int = Field(5, ge=1, le=50, description="At most this many face embeddings are computed per track (the best ones).")
-    gallery_size: int = Field(10, ge=1, le=100, description="Representative embeddings kept per customer.")
+    match_distance: float = Field(
+        0.5,
+        gt=0,
+        lt=1.2,
+        description="Largest embedding distance that counts as the same person. Lower is stricter: fewer false merges, more split customers. 0.6 is face_recognition's default.",
+    )
+    min_face_quality: float = Field(
+        0.35,
+        ge=0,
+        le=1,
+        description="Faces below this quality score (0..1) are counted as sightings but not used to identify.",
+    )
+    embeddings_per_track: int = Field(
+        5,
+        ge=1,
+        le=50,
+        description="At most this many face embeddings are computed per track (the best ones).",
+    )
+    gallery_size: int = Field(
+        10, ge=1, le=100, description="Representative embeddings kept per customer."
+    )
 
 
 class VisitConfig(_Strict):
-    gap_s: float = Field(300.0, ge=1, le=86400, description="A customer absent for longer than this starts a new visit (seconds).")
+    gap_s: float = Field(
+        300.0,
+        ge=1,
+        le=86400,
+        description="A customer absent for longer than this starts a new visit (seconds).",
+    )
 
 
 class EmailChannel(_Strict):
@@ -68,7 +119,9 @@ class EmailChannel(_Strict):
     port: int = Field(587, ge=1, le=65535)
     security: Literal["starttls", "ssl", "none"] = "starttls"
     username: str | None = None
-    password_env: str = Field("WORKBENCH_SMTP_PASSWORD", description="Environment variable that holds the SMTP password.")
+    password_env: str = Field(
+        "WORKBENCH_SMTP_PASSWORD", description="Environment variable that holds the SMTP password."
+    )
     sender: str = "workbench@localhost"
     to: list[str] = Field(default_factory=list)
 
@@ -85,7 +138,9 @@ class AlertConfig(_Strict):
 
 class Config(_Strict):
     store: Path = Field(Path("data/store"), description="Directory of the event store.")
-    timezone: str = Field("UTC", description="Site timezone (IANA), used by cameras that do not set one.")
+    timezone: str = Field(
+        "UTC", description="Site timezone (IANA), used by cameras that do not set one."
+    )
     cameras: list[CameraConfig] = Field(default_factory=list)
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
@@ -152,7 +207,9 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     try:
         data = yaml.safe_load(file.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{file}: config file not found; create it or drop --config/{CONFIG_ENV}") from None
+        raise ConfigError(
+            f"{file}: config file not found; create it or drop --config/{CONFIG_ENV}"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: not valid YAML: {exc}") from None
     if data is not None and not isinstance(data, dict):

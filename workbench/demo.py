@@ -23,7 +23,13 @@ DEMO_SETTINGS = {
 }
 
 
-def build_demo(root: Path, video: Path | None = None, days: int = 28, out_dir: Path = Path("reports"), echo: Callable[[str], None] = print) -> Path:
+def build_demo(
+    root: Path,
+    video: Path | None = None,
+    days: int = 28,
+    out_dir: Path = Path("reports"),
+    echo: Callable[[str], None] = print,
+) -> Path:
     """Build the demo store at ``root`` and its daily report for yesterday; returns the report path."""
     from workbench.pipeline import ingest
     from workbench.report import run_report
@@ -44,7 +50,9 @@ def build_demo(root: Path, video: Path | None = None, days: int = 28, out_dir: P
     echo("")
     echo(f"Demo store: {root}")
     echo(f"Daily report for {report_day}: {path}")
-    echo("Open it in a browser, e.g.  python -m webbrowser -t " + str(Path(path).resolve().as_uri()))
+    echo(
+        "Open it in a browser, e.g.  python -m webbrowser -t " + str(Path(path).resolve().as_uri())
+    )
     echo(f"Explore in JupyterLab:      .venv/bin/jupyter lab notebooks/   (store: {root})")
     echo(f"Query from the shell:       .venv/bin/workbench info --store {root}")
     return Path(path)

@@ -37,7 +37,9 @@ def table_frame(store: Store, table: str) -> pd.DataFrame:
     else:
         tz = pd.Series(store.config.timezone, index=df.index)
     for col in ts_cols:
-        df[col] = [None if pd.isna(v) else v.tz_convert(z) for v, z in zip(df[col], tz, strict=True)]
+        df[col] = [
+            None if pd.isna(v) else v.tz_convert(z) for v, z in zip(df[col], tz, strict=True)
+        ]
     return df
 
 
@@ -45,7 +47,9 @@ def export_table(store: Store, table: str, out: str | Path) -> int:
     """Write ``table`` to ``out`` (format from the suffix); returns the number of rows."""
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
-        raise WorkbenchError(f"{out}: unknown format {out.suffix!r}; use one of {', '.join(sorted(FORMATS))}")
+        raise WorkbenchError(
+            f"{out}: unknown format {out.suffix!r}; use one of {', '.join(sorted(FORMATS))}"
+        )
     df = table_frame(store, table)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
@@ -55,8 +59,12 @@ def export_table(store: Store, table: str, out: str | Path) -> int:
         else:
             text = df.copy()
             for col in text.columns:
-                if len(text) and hasattr(text[col].dropna().iloc[0] if text[col].notna().any() else None, "isoformat"):
-                    text[col] = text[col].map(lambda v: v.isoformat() if hasattr(v, "isoformat") else v)
+                if len(text) and hasattr(
+                    text[col].dropna().iloc[0] if text[col].notna().any() else None, "isoformat"
+                ):
+                    text[col] = text[col].map(
+                        lambda v: v.isoformat() if hasattr(v, "isoformat") else v
+                    )
             if out.suffix.lower() == ".csv":
                 text.to_csv(tmp, index=False)
             else:

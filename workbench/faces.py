@@ -40,7 +40,9 @@ def _dlib_models():
             dlib.face_recognition_model_v1(frm.face_recognition_model_location()),
         )
     except RuntimeError as exc:  # pragma: no cover - broken model files
-        raise ModelError(f"cannot load dlib face models: {exc}; reinstall face_recognition_models") from None
+        raise ModelError(
+            f"cannot load dlib face models: {exc}; reinstall face_recognition_models"
+        ) from None
 
 
 class HogFaceDetector:
@@ -70,7 +72,10 @@ class HogFaceDetector:
         rects, scores, _ = detector.run(rgb, 0, self.threshold)
         if not rects:
             return Detections.empty()
-        boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], np.float32) / scale
+        boxes = (
+            np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], np.float32)
+            / scale
+        )
         h, w = image_bgr.shape[:2]
         boxes = np.clip(boxes, 0, [w - 1, h - 1, w - 1, h - 1]).astype(np.float32)
         keep = (boxes[:, 2] - boxes[:, 0] > 4) & (boxes[:, 3] - boxes[:, 1] > 4)
@@ -104,7 +109,9 @@ def sharpness(image_bgr: np.ndarray, box: np.ndarray) -> float:
     crop = image_bgr[max(y1, 0) : y2, max(x1, 0) : x2]
     if crop.size == 0:
         return 0.0
-    grey = cv2.cvtColor(cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    grey = cv2.cvtColor(
+        cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
+    )
     var = cv2.Laplacian(grey, cv2.CV_32F).var()
     return float(1 - math.exp(-var / 150.0))
 

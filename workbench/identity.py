@@ -31,7 +31,11 @@ def aggregate(emb: np.ndarray, quality: np.ndarray) -> np.ndarray:
 class Gallery:
     def __init__(self, customer_ids=(), embeddings=None, qualities=()):
         self.ids = np.asarray(list(customer_ids), dtype=object)
-        self.emb = np.zeros((0, 128), np.float32) if embeddings is None else np.asarray(embeddings, np.float32).reshape(-1, 128)
+        self.emb = (
+            np.zeros((0, 128), np.float32)
+            if embeddings is None
+            else np.asarray(embeddings, np.float32).reshape(-1, 128)
+        )
         self.qual = np.asarray(list(qualities), np.float32)
         self.dirty = False
 
@@ -69,7 +73,9 @@ class Gallery:
         best = d.argmin(axis=1)
         return self.ids[best], d[np.arange(len(emb)), best]
 
-    def identify(self, emb: np.ndarray, quality: np.ndarray, match_distance: float) -> tuple[str | None, float]:
+    def identify(
+        self, emb: np.ndarray, quality: np.ndarray, match_distance: float
+    ) -> tuple[str | None, float]:
         """The customer a track's faces belong to, or ``None`` for a new face; plus the distance.
 
         The faces are pooled into one quality-weighted mean embedding (averaging
@@ -90,7 +96,10 @@ class Gallery:
         for i in np.argsort(-cand_q):
             if len(chosen) >= keep:
                 break
-            if chosen and np.linalg.norm(cand_emb[chosen] - cand_emb[i], axis=1).min() < NEAR_DUPLICATE:
+            if (
+                chosen
+                and np.linalg.norm(cand_emb[chosen] - cand_emb[i], axis=1).min() < NEAR_DUPLICATE
+            ):
                 continue
             chosen.append(int(i))
         self.ids = np.concatenate([self.ids[~mine], np.full(len(chosen), customer_id, object)])

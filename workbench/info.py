@@ -8,7 +8,17 @@ from importlib import metadata
 from workbench.schema import EVENTS
 from workbench.store import Store
 
-PACKAGES = ["workbench", "opencv-python-headless", "dlib-bin", "face_recognition_models", "duckdb", "pandas", "pyarrow", "papermill", "voila"]
+PACKAGES = [
+    "workbench",
+    "opencv-python-headless",
+    "dlib-bin",
+    "face_recognition_models",
+    "duckdb",
+    "pandas",
+    "pyarrow",
+    "papermill",
+    "voila",
+]
 
 
 def _version(name: str) -> str:

@@ -34,7 +34,9 @@ MIN_EMBED_INTERVAL_S = 0.3  # embeddings of one track at least this far apart in
 
 
 def _histogram(image: np.ndarray) -> np.ndarray:
-    small = cv2.cvtColor(cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    small = cv2.cvtColor(
+        cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
+    )
     hist = cv2.calcHist([small], [0], None, [32], [0, 256])
     return cv2.normalize(hist, hist).flatten()
 
@@ -55,7 +57,10 @@ class FacePipeline:
 
     def process(self, frame: Frame) -> list[dict]:
         hist = _histogram(frame.image)
-        if self._last_hist is not None and cv2.compareHist(self._last_hist, hist, cv2.HISTCMP_CORREL) < SCENE_CUT_CORRELATION:
+        if (
+            self._last_hist is not None
+            and cv2.compareHist(self._last_hist, hist, cv2.HISTCMP_CORREL) < SCENE_CUT_CORRELATION
+        ):
             self.tracker.end_all()
         self._last_hist = hist
         dets = self.tracker.update(self.detector.detect(frame.image), frame.ts)
@@ -75,7 +80,12 @@ class FacePipeline:
         rows = []
         for box, score, tid in zip(dets.xyxy, dets.score, dets.tracker_id, strict=True):
             shape = landmarks(rgb, box)
-            q = face_quality(float(box[3] - box[1]), float(score), frontalness(shape), sharpness(frame.image, box))
+            q = face_quality(
+                float(box[3] - box[1]),
+                float(score),
+                frontalness(shape),
+                sharpness(frame.image, box),
+            )
             track = self.tracker.active[int(tid)]
             if q > track.best_quality:
                 track.best_quality = q
@@ -88,15 +98,25 @@ class FacePipeline:
             x1, y1, x2, y2 = (float(v) for v in box)
             rows.append(
                 {
-                    "camera": self.camera, "ts": frame.ts, "frame": frame.index,
-                    "track_id": f"{self.run_tag}-{tid}", "x": x1, "y": y1, "w": x2 - x1, "h": y2 - y1,
-                    "score": float(score), "quality": q,
+                    "camera": self.camera,
+                    "ts": frame.ts,
+                    "frame": frame.index,
+                    "track_id": f"{self.run_tag}-{tid}",
+                    "x": x1,
+                    "y": y1,
+                    "w": x2 - x1,
+                    "h": y2 - y1,
+                    "score": float(score),
+                    "quality": q,
                 }
             )
         return rows
 
     def _wants_embedding(self, track: FaceTrack, quality: float, ts: datetime) -> bool:
-        if track.last_embed_ts is not None and (ts - track.last_embed_ts).total_seconds() < MIN_EMBED_INTERVAL_S:
+        if (
+            track.last_embed_ts is not None
+            and (ts - track.last_embed_ts).total_seconds() < MIN_EMBED_INTERVAL_S
+        ):
             return False
         full = len(track.faces) >= self.cfg.recognition.embeddings_per_track
         return not full or quality > track.faces[-1][0]
@@ -116,14 +136,25 @@ class FacePipeline:
             track_id = f"{self.run_tag}-{track.id}"
             snapshot = None
             if track.best_image is not None:
-                day = track.first_ts.astimezone(ZoneInfo(self.store.timezone(self.camera))).strftime("%Y-%m-%d")
-                snapshot = self.store.save_snapshot(f"{self.camera}/{day}/{track_id}.jpg", track.best_image)
+                day = track.first_ts.astimezone(
+                    ZoneInfo(self.store.timezone(self.camera))
+                ).strftime("%Y-%m-%d")
+                snapshot = self.store.save_snapshot(
+                    f"{self.camera}/{day}/{track_id}.jpg", track.best_image
+                )
             self.track_rows.append(
                 {
-                    "camera": self.camera, "track_id": track_id, "start": track.first_ts, "end": track.last_ts,
-                    "customer_id": customer, "sightings": track.sightings, "embedded": len(track.faces),
+                    "camera": self.camera,
+                    "track_id": track_id,
+                    "start": track.first_ts,
+                    "end": track.last_ts,
+                    "customer_id": customer,
+                    "sightings": track.sightings,
+                    "embedded": len(track.faces),
                     "quality": track.best_quality,
-                    "match_distance": None if distance is None or not np.isfinite(distance) else distance,
+                    "match_distance": None
+                    if distance is None or not np.isfinite(distance)
+                    else distance,
                     "embedding": None if mean is None else mean.astype(np.float32).tolist(),
                     "snapshot": snapshot,
                 }
@@ -135,7 +166,10 @@ def _key_image(image: np.ndarray, box: np.ndarray) -> bytes:
     h, w = image.shape[:2]
     x1, y1, x2, y2 = box
     fw, fh = x2 - x1, y2 - y1
-    crop = image[int(max(0, y1 - fh)) : int(min(h, y2 + 1.5 * fh)), int(max(0, x1 - fw)) : int(min(w, x2 + fw))]
+    crop = image[
+        int(max(0, y1 - fh)) : int(min(h, y2 + 1.5 * fh)),
+        int(max(0, x1 - fw)) : int(min(w, x2 + fw)),
+    ]
     ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
     return buf.tobytes() if ok else b""
 
@@ -155,14 +189,27 @@ def source_key(camera: str, path: str | os.PathLike) -> str:
     return f"file:{camera}:{Path(path).resolve()}"
 
 
-def ingest_source(source: FrameSource, camera: str, store: Store, config: Config, gallery: Gallery, progress: bool = True) -> IngestResult:
+def ingest_source(
+    source: FrameSource,
+    camera: str,
+    store: Store,
+    config: Config,
+    gallery: Gallery,
+    progress: bool = True,
+) -> IngestResult:
     """Run the face pipeline over one source and write its events as one run."""
     step = max(1, round(source.fps / config.detection.detect_fps))
     key = source_key(camera, source.name)
     with RunWriter(store, key, camera, source.name, kind="video") as writer:
         pipe = FacePipeline(config, camera, store, gallery, writer.run_id[:8])
         result = IngestResult(source.name, writer.run_id, 0, 0, 0)
-        bar = tqdm(total=source.frame_count, unit="frame", desc=Path(source.name).name, disable=not progress, smoothing=0.1)
+        bar = tqdm(
+            total=source.frame_count,
+            unit="frame",
+            desc=Path(source.name).name,
+            disable=not progress,
+            smoothing=0.1,
+        )
         try:
             for frame in source.frames(step):
                 rows = pipe.process(frame)
@@ -187,7 +234,9 @@ def ingest_source(source: FrameSource, camera: str, store: Store, config: Config
     return result
 
 
-def _drain(pipe: FacePipeline, writer: RunWriter, gallery: Gallery, store: Store, rows: list[dict]) -> None:
+def _drain(
+    pipe: FacePipeline, writer: RunWriter, gallery: Gallery, store: Store, rows: list[dict]
+) -> None:
     if pipe.track_rows and gallery.dirty:
         gallery.save(store)  # the gallery is saved before tracks that name its customers
     if rows:
@@ -197,14 +246,23 @@ def _drain(pipe: FacePipeline, writer: RunWriter, gallery: Gallery, store: Store
         pipe.track_rows = []
 
 
-def ingest(paths: list[str | os.PathLike], camera: str, store: Store, config: Config, start: datetime | None = None, progress: bool = True) -> list[IngestResult]:
+def ingest(
+    paths: list[str | os.PathLike],
+    camera: str,
+    store: Store,
+    config: Config,
+    start: datetime | None = None,
+    progress: bool = True,
+) -> list[IngestResult]:
     """Ingest recorded footage (files or image folders) for one camera, in order.
 
     ``start`` is the wall-clock time of the first frame of the first path; later
     paths start where the previous one ended. Without it, each file's own
     metadata (else its modification time) is used.
     """
-    sources = [open_source(p) for p in paths]  # fail early on a bad path, before anything is written
+    sources = [
+        open_source(p) for p in paths
+    ]  # fail early on a bad path, before anything is written
     results = []
     with store.writer_lock():
         gallery = Gallery.load(store)

@@ -90,8 +90,12 @@ def hourly_figure(hourly: pd.DataFrame, title: str = "Visits per hour") -> go.Fi
     """Bar chart of ``analytics.hourly_traffic``: visits that began in each hour."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Bar(x=hourly["hour"], y=hourly["visits"], marker_color=COLORS["visits"], name="visits"))
-    fig.update_layout(title=title, xaxis={"title": "hour (local time)", "dtick": 1}, yaxis_title="visits")
+    fig = go.Figure(
+        go.Bar(x=hourly["hour"], y=hourly["visits"], marker_color=COLORS["visits"], name="visits")
+    )
+    fig.update_layout(
+        title=title, xaxis={"title": "hour (local time)", "dtick": 1}, yaxis_title="visits"
+    )
     return fig
 
 
@@ -100,21 +104,40 @@ def trend_figure(summary: pd.DataFrame, title: str = "Visits per day") -> go.Fig
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    fig.add_scatter(x=summary["day"], y=summary["visits"], name="visits", mode="lines+markers", line_color=COLORS["visits"])
     fig.add_scatter(
-        x=summary["day"], y=summary["unique_customers"], name="unique customers", mode="lines", line_dash="dot"
+        x=summary["day"],
+        y=summary["visits"],
+        name="visits",
+        mode="lines+markers",
+        line_color=COLORS["visits"],
+    )
+    fig.add_scatter(
+        x=summary["day"],
+        y=summary["unique_customers"],
+        name="unique customers",
+        mode="lines",
+        line_dash="dot",
     )
     fig.update_layout(title=title, xaxis_title="day", yaxis_title="count", hovermode="x unified")
     return fig
 
 
-def new_vs_returning_figure(summary: pd.DataFrame, title: str = "New and returning customers") -> go.Figure:
+def new_vs_returning_figure(
+    summary: pd.DataFrame, title: str = "New and returning customers"
+) -> go.Figure:
     """Stacked bars of new and returning customers per day from ``analytics.daily_summary``."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    fig.add_bar(x=summary["day"], y=summary["returning_customers"], name="returning", marker_color=COLORS["returning"])
-    fig.add_bar(x=summary["day"], y=summary["new_customers"], name="new", marker_color=COLORS["new"])
+    fig.add_bar(
+        x=summary["day"],
+        y=summary["returning_customers"],
+        name="returning",
+        marker_color=COLORS["returning"],
+    )
+    fig.add_bar(
+        x=summary["day"], y=summary["new_customers"], name="new", marker_color=COLORS["new"]
+    )
     fig.update_layout(title=title, barmode="stack", xaxis_title="day", yaxis_title="customers")
     return fig
 
@@ -124,9 +147,21 @@ def payments_figure(payments: pd.DataFrame, title: str = "Sales by payment mode"
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    fig.add_bar(x=payments["payment_mode"], y=payments["paid_amount"], name="paid", marker_color=COLORS["visits"])
-    fig.add_bar(x=payments["payment_mode"], y=payments["unpaid_amount"], name="unpaid", marker_color=COLORS["unpaid"])
-    fig.update_layout(title=title, barmode="stack", xaxis_title="payment mode", yaxis_title="amount")
+    fig.add_bar(
+        x=payments["payment_mode"],
+        y=payments["paid_amount"],
+        name="paid",
+        marker_color=COLORS["visits"],
+    )
+    fig.add_bar(
+        x=payments["payment_mode"],
+        y=payments["unpaid_amount"],
+        name="unpaid",
+        marker_color=COLORS["unpaid"],
+    )
+    fig.update_layout(
+        title=title, barmode="stack", xaxis_title="payment mode", yaxis_title="amount"
+    )
     return fig
 
 
@@ -143,9 +178,15 @@ def kpi_cards(day_row: pd.Series, currency: str = "₹") -> HTML:
     cards = [
         ("Visits", f"{int(day_row['visits'])}"),
         ("Customers", f"{int(day_row['unique_customers'])}"),
-        ("New / returning", f"{int(day_row['new_customers'])} / {int(day_row['returning_customers'])}"),
+        (
+            "New / returning",
+            f"{int(day_row['new_customers'])} / {int(day_row['returning_customers'])}",
+        ),
         ("Average stay", "-" if pd.isna(dwell) else f"{dwell / 60:.1f} min"),
-        ("First in / last out", f"{clock(day_row['first_visit'])} / {clock(day_row['last_visit'])}"),
+        (
+            "First in / last out",
+            f"{clock(day_row['first_visit'])} / {clock(day_row['last_visit'])}",
+        ),
         ("Sales", f"{int(day_row['transactions'])}"),
         ("Revenue", f"{currency}{day_row['revenue']:,.0f}"),
         ("Unpaid", f"{currency}{day_row['unpaid_amount']:,.0f}"),
@@ -159,4 +200,6 @@ def kpi_cards(day_row: pd.Series, currency: str = "₹") -> HTML:
         f'<div style="font-size:1.5em;font-weight:600">{escape(v)}</div></div>'
         for k, v in cards
     )
-    return HTML(f'<div><h3 style="font-family:sans-serif">{_local_day(day_row["day"])}</h3>{body}</div>')
+    return HTML(
+        f'<div><h3 style="font-family:sans-serif">{_local_day(day_row["day"])}</h3>{body}</div>'
+    )

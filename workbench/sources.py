@@ -73,7 +73,11 @@ def _mp4_creation_time(path: Path) -> datetime | None:
     if seconds <= 0:
         return None
     ts = datetime(1904, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
-    return ts if datetime(1990, 1, 1, tzinfo=UTC) < ts < datetime.now(UTC) + timedelta(days=1) else None
+    return (
+        ts
+        if datetime(1990, 1, 1, tzinfo=UTC) < ts < datetime.now(UTC) + timedelta(days=1)
+        else None
+    )
 
 
 def default_start(path: Path) -> datetime:
@@ -104,7 +108,9 @@ class VideoFileSource(FrameSource):
         else:
             self_problem = []
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        super().__init__(name=str(path), start=start or default_start(path), fps=float(fps), frame_count=count)
+        super().__init__(
+            name=str(path), start=start or default_start(path), fps=float(fps), frame_count=count
+        )
         self.problems.extend(self_problem)
         self.path = path
         self._cap = cap
@@ -141,9 +147,13 @@ class ImageFolderSource(FrameSource):
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
         images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
         if not images:
-            raise SourceError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+            raise SourceError(
+                f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder"
+            )
         first_mtime = datetime.fromtimestamp(images[0].stat().st_mtime, UTC)
-        super().__init__(name=str(path), start=start or first_mtime, fps=fps, frame_count=len(images))
+        super().__init__(
+            name=str(path), start=start or first_mtime, fps=fps, frame_count=len(images)
+        )
         skipped = len(files) - len(images)
         if skipped:
             self.problems.append(f"{path.name}: skipped {skipped} files that are not images")

@@ -61,7 +61,9 @@ def _atomic_write(path: Path, write) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise StoreError(f"cannot write {path}: {exc.strerror or exc}; check free disk space and permissions") from exc
+        raise StoreError(
+            f"cannot write {path}: {exc.strerror or exc}; check free disk space and permissions"
+        ) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -174,7 +176,9 @@ class Store:
         return json.loads(path.read_text()) if path.exists() else {}
 
     def write_meta(self, meta: dict) -> None:
-        _atomic_write(self.state_dir / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+        _atomic_write(
+            self.state_dir / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=1))
+        )
 
     def allocate_customer_ids(self, n: int) -> list[str]:
         """Reserve ``n`` new anonymous customer ids (C00001, C00002, ...); never reused."""
@@ -202,7 +206,10 @@ class Store:
             for day, chunk in part.groupby(local.dt.strftime("%Y-%m-%d"), sort=False):
                 arrow = _to_table(chunk, schema)
                 path = (
-                    self.events_dir / table / f"date={day}" / f"camera={camera}"
+                    self.events_dir
+                    / table
+                    / f"date={day}"
+                    / f"camera={camera}"
                     / f"{run_id}-{seq:06d}.parquet"
                 )
                 _atomic_write(path, lambda p, a=arrow: pq.write_table(a, p, compression="zstd"))
@@ -225,7 +232,9 @@ class Store:
             runs = self.read_state("runs")
             runs = runs[runs["run_id"] != run["run_id"]]
             row = pd.DataFrame([{c: run.get(c) for c in STATE["runs"].names}])
-            self.write_state("runs", pd.concat([runs, row], ignore_index=True) if len(runs) else row)
+            self.write_state(
+                "runs", pd.concat([runs, row], ignore_index=True) if len(runs) else row
+            )
 
     def current_runs(self) -> pd.DataFrame:
         runs = self.read_state("runs")
@@ -306,7 +315,9 @@ class Store:
                         continue
                     table = pa.concat_tables([pq.read_table(f) for f in files])
                     target = part / f"{run_id}-c{uuid.uuid4().hex[:5]}.parquet"
-                    _atomic_write(target, lambda p, t=table: pq.write_table(t, p, compression="zstd"))
+                    _atomic_write(
+                        target, lambda p, t=table: pq.write_table(t, p, compression="zstd")
+                    )
                     for f in files:
                         f.unlink()
                     stats["merged_files"] += len(files)
@@ -314,4 +325,8 @@ class Store:
         return stats
 
     def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file()) if self.root.exists() else 0
+        return (
+            sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+            if self.root.exists()
+            else 0
+        )

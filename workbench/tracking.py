@@ -49,11 +49,15 @@ class FaceTracker:
         if tracks and len(dets):
             prev = np.stack([t.box for t in tracks])
             iou = box_iou(dets.xyxy, prev)
-            shift = np.linalg.norm(dets.center[:, None] - ((prev[:, :2] + prev[:, 2:]) / 2)[None], axis=2)
+            shift = np.linalg.norm(
+                dets.center[:, None] - ((prev[:, :2] + prev[:, 2:]) / 2)[None], axis=2
+            )
             heights = np.maximum(dets.wh[:, 1:2], (prev[:, 3] - prev[:, 1])[None])
             near = shift / heights
             # higher is better; pairs that are neither overlapping nor near are ruled out
-            affinity = np.where((iou >= self.min_iou) | (near <= self.max_center_shift), iou + (1 - near / 4), -1)
+            affinity = np.where(
+                (iou >= self.min_iou) | (near <= self.max_center_shift), iou + (1 - near / 4), -1
+            )
             taken: set[int] = set()
             for flat in np.argsort(-affinity, axis=None):
                 d, t = np.unravel_index(flat, affinity.shape)
@@ -74,7 +78,9 @@ class FaceTracker:
         return dets
 
     def _expire(self, ts: datetime) -> None:
-        for tid in [t.id for t in self.active.values() if (ts - t.last_ts).total_seconds() > self.max_gap_s]:
+        for tid in [
+            t.id for t in self.active.values() if (ts - t.last_ts).total_seconds() > self.max_gap_s
+        ]:
             self._ended.append(self.active.pop(tid))
 
     def end_all(self) -> None:

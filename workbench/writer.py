@@ -28,7 +28,15 @@ class RunWriter:
     flushed and the run is marked with the error, so nothing reported is lost.
     """
 
-    def __init__(self, store: Store, source_key: str, camera: str, source: str, kind: str, flush_s: float = 2.0):
+    def __init__(
+        self,
+        store: Store,
+        source_key: str,
+        camera: str,
+        source: str,
+        kind: str,
+        flush_s: float = 2.0,
+    ):
         self.store = store
         self.run_id = uuid.uuid4().hex[:16]
         self.flush_s = flush_s

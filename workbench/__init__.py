@@ -1,0 +1,70 @@
+"""Workbench: customer analytics from shop CCTV.
+
+``import workbench as wb`` gives the names a notebook needs; nothing heavy is
+imported until a name is used::
+
+    store = wb.open_store("data/demo")
+    store.query("SELECT * FROM visits")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_NAMES = {
+    "Config": "workbench.config",
+    "load_config": "workbench.config",
+    "Store": "workbench.store",
+    "RunWriter": "workbench.writer",
+    "ingest": "workbench.pipeline",
+    "open_source": "workbench.sources",
+    "export_table": "workbench.export",
+    "run_report": "workbench.report",
+    "simulate_shop": "workbench.simulate",
+    "WorkbenchError": "workbench.errors",
+}
+
+__all__ = [
+    "open_store",
+    "Config",
+    "load_config",
+    "Store",
+    "RunWriter",
+    "ingest",
+    "open_source",
+    "export_table",
+    "run_report",
+    "simulate_shop",
+    "WorkbenchError",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from workbench.config import Config, load_config
+    from workbench.errors import WorkbenchError
+    from workbench.export import export_table
+    from workbench.pipeline import ingest
+    from workbench.report import run_report
+    from workbench.simulate import simulate_shop
+    from workbench.sources import open_source
+    from workbench.store import Store
+    from workbench.writer import RunWriter
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        return getattr(importlib.import_module(_NAMES[name]), name)
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def open_store(path: str | None = None, config: str | None = None):
+    """Open a store for reading: ``path``, else the one in the config file (or data/store)."""
+    from workbench.config import load_config
+    from workbench.store import Store
+
+    if config is not None or path is None:
+        cfg = load_config(config)
+        return Store(path or cfg.store, cfg)
+    return Store(path)
