@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 # filter. Parameters are named: $tz, $start, $end (local dates), $camera (or NULL).
 _BASE = """
 WITH v AS (
-    SELECT *, timezone($tz, start) AS local_start, timezone($tz, "end") AS local_end,
+    SELECT *, date_trunc('second', timezone($tz, start)) AS local_start,
+           date_trunc('second', timezone($tz, "end")) AS local_end,
            CAST(timezone($tz, start) AS DATE) AS day
     FROM visits
     WHERE $camera::VARCHAR IS NULL OR camera = $camera

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -159,12 +159,12 @@ def export(ctx, table, out, store_dir):
 )
 @click.pass_context
 def report(ctx, kind, day, store_dir, out_dir):
-    """Run a report notebook through papermill and write offline HTML."""
+    """Run a report notebook through papermill and write offline HTML (charts inlined, no external URLs)."""
     from workbench.report import run_report
 
     store = _store(ctx, store_dir)
-    when = _parse_day(day) if day else date.today() - timedelta(days=1)
-    path = run_report(store.root, kind=kind, date=when, out_dir=Path(out_dir))
+    when = _parse_day(day) if day else None  # None: yesterday in the site's timezone
+    path = run_report(store.root, kind=kind, date=when, out_dir=Path(out_dir), config=store.config)
     click.echo(f"report: {path}")
 
 

@@ -269,7 +269,7 @@ class Store:
         create_views(con, self)
         return con
 
-    def query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+    def query(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
         """Run SQL over the store's views and return a DataFrame.
 
         Retries once when a file vanished between listing and reading (a writer
