@@ -15,8 +15,8 @@ demo: install
 	$(BIN)/workbench demo
 
 test: install
-	$(BIN)/ruff check workbench tests benchmarks
-	$(BIN)/ruff format --check workbench tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 install: system-deps $(STAMP)
@@ -39,11 +39,11 @@ system-deps:
 	fi
 
 lint:
-	$(BIN)/ruff check workbench tests benchmarks
+	$(BIN)/ruff check .
 
 format:
-	$(BIN)/ruff format workbench tests benchmarks
-	$(BIN)/ruff check --fix workbench tests benchmarks
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 clean:
 	rm -rf $(VENV) data/demo reports .pytest_cache
