@@ -11,8 +11,11 @@ APT_PACKAGES := chromium fonts-dejavu-core
 
 .PHONY: demo test install system-deps lint format clean
 
+# Real footage for the demo: set DEMO_VIDEO=your-clip.mp4; by default the shared sample clip when it is there.
+DEMO_VIDEO ?= $(wildcard ../shared/data/face-recognition-ageitgey/examples/short_hamilton_clip.mp4)
+
 demo: install
-	$(BIN)/workbench demo
+	$(BIN)/workbench demo $(if $(DEMO_VIDEO),--video $(DEMO_VIDEO))
 
 test: install
 	$(BIN)/ruff check .

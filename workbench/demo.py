@@ -40,7 +40,10 @@ def build_demo(
     store.ensure_writable()
     today = datetime.now(ZoneInfo(config.timezone)).date()
     counts = simulate_shop(store, days=days, end=today, seed=0, camera="counter")
-    echo(f"simulated {days} days of shop history (SIMULATED data): {counts}")
+    echo(
+        f"simulated {days} days of shop history (SIMULATED data): {counts['visits']} visits, "
+        f"{counts['customers']} customers, {counts['transactions']} transactions"
+    )
     if video is not None:
         start = datetime.combine(today, time(10, 0), ZoneInfo(config.timezone))
         for r in ingest([video], "door", store, config, start=start, progress=True):
