@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from workbench.config import Config, config_path, load_config
+from workbench.cli_audit import audit
+from workbench.cli_common import _store, store_option
+from workbench.cli_customers import customers
 from workbench.errors import WorkbenchError
-from workbench.store import Store
 
 log = logging.getLogger("workbench")
 
@@ -56,18 +57,6 @@ def main(ctx: click.Context, config_file: str | None, verbose: int) -> None:
     ctx.obj = config_file
 
 
-def _store(ctx: click.Context, store_dir: str | None) -> Store:
-    """The store: --store, else the config's. With a config file in use its settings
-    apply (and are recorded in the store); without one, the store's recorded settings do."""
-    file = config_path(ctx.obj)
-    if file is None:
-        return Store(Path(store_dir) if store_dir else Config().store)
-    cfg = load_config(file)
-    if store_dir:
-        cfg.store = Path(store_dir)
-    return Store(cfg.store, cfg)
-
-
 def _parse_start(value: str | None, tz: str) -> datetime | None:
     if value is None:
         return None
@@ -79,14 +68,6 @@ def _parse_start(value: str | None, tz: str) -> datetime | None:
             param_hint="--start",
         ) from None
     return ts if ts.tzinfo else ts.replace(tzinfo=ZoneInfo(tz))
-
-
-store_option = click.option(
-    "--store",
-    "store_dir",
-    type=click.Path(file_okay=False),
-    help="Store directory (default: the config's, data/store).",
-)
 
 
 @main.command()
@@ -240,6 +221,9 @@ def compact(ctx, store_dir):
     stats = _store(ctx, store_dir).compact()
     click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in stats.items()))
 
+
+main.add_command(customers)
+main.add_command(audit)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -103,6 +103,12 @@ class RecognitionConfig(_Strict):
     gallery_size: int = Field(
         10, ge=1, le=100, description="Representative embeddings kept per customer."
     )
+    consolidate_distance: float = Field(
+        0.6,
+        gt=0,
+        lt=1.2,
+        description="`customers consolidate` merges two customers when the average distance between their exemplars is within this. Averages of many pairs spread less than single pairs, so it can be looser than match_distance.",
+    )
 
 
 class VisitConfig(_Strict):

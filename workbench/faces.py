@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -128,3 +129,47 @@ def face_quality(height_px: float, score: float, frontal: float, sharp: float) -
     pose = max(0.0, (frontal - 0.5) / 0.5)
     parts = np.array([size, conf, pose, sharp]) + 1e-6
     return float(np.exp(np.log(parts).mean()))
+
+
+@dataclass
+class Face:
+    """One detected face: its box, detector score, quality and landmarks (embedding on demand)."""
+
+    box: np.ndarray
+    score: float
+    quality: float
+    shape: object  # dlib full_object_detection
+
+
+def describe(image_bgr: np.ndarray, image_rgb: np.ndarray, dets: Detections) -> list[Face]:
+    """Landmarks and quality for each detection (the embedding is computed only when wanted)."""
+    faces = []
+    for box, score in zip(dets.xyxy, dets.score, strict=True):
+        shape = landmarks(image_rgb, box)
+        q = face_quality(
+            float(box[3] - box[1]), float(score), frontalness(shape), sharpness(image_bgr, box)
+        )
+        faces.append(Face(box, float(score), q, shape))
+    return faces
+
+
+PHOTO_MAX_SIDE = 1280  # still photos are scaled down to this before detection
+
+
+def photo_faces(image_bgr: np.ndarray) -> tuple[np.ndarray, list[Face]]:
+    """Faces in a still photo (any size): returns the working image and its faces, largest first.
+
+    Phone photos of 12-36 MP are scaled down first; small crops are padded so a
+    face that fills the picture still has the margin the detector needs.
+    """
+    h, w = image_bgr.shape[:2]
+    scale = min(1.0, PHOTO_MAX_SIDE / max(h, w))
+    if scale < 1:
+        image_bgr = cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    pad = max(image_bgr.shape[:2]) // 8
+    image_bgr = cv2.copyMakeBorder(image_bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+    dets = HogFaceDetector(min_face_px=40).detect(image_bgr)
+    faces = describe(image_bgr, rgb, dets)
+    faces.sort(key=lambda f: -float((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])))
+    return rgb, faces

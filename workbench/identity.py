@@ -1,20 +1,28 @@
 """Anonymous customer identity: the gallery of known faces and the decision per track.
 
-Each customer keeps several representative embeddings: the pooled embeddings
-of their best tracks. A track's identity is decided once, when it ends, from its
-best faces pooled with weights by quality; when no customer is within
-``match_distance`` the track is a new customer (open-set matching).
+A track (one person continuously in view) is identified once, when it ends:
+
+1. each of its embedded faces votes for the customer whose nearest exemplar is
+   within ``match_distance``, with the face's quality as the weight;
+2. the customer with the most weight is accepted if the track's pooled embedding
+   (the quality-weighted mean of its faces, which cancels much single-frame noise)
+   is also within ``match_distance`` of that customer's exemplars;
+3. otherwise the track is a new customer (open-set matching).
+
+Customers seen at the same time on the same camera are different people, so they
+are excluded from the vote. The gallery is not stored separately: each customer's
+exemplars are the pooled embeddings of their best, mutually distinct tracks, read
+from the store's ``tracks`` view, so merges, splits and erasure change it at once.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from workbench.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -28,81 +36,114 @@ def aggregate(emb: np.ndarray, quality: np.ndarray) -> np.ndarray:
     return ((emb * w[:, None]).sum(0) / w.sum()).astype(np.float32)
 
 
+def pick_exemplars(emb: np.ndarray, quality: np.ndarray, keep: int) -> list[int]:
+    """Indices of the ``keep`` best embeddings by quality, skipping near-duplicates."""
+    chosen: list[int] = []
+    for i in np.argsort(-np.asarray(quality), kind="stable"):
+        if len(chosen) >= keep:
+            break
+        if chosen and np.linalg.norm(emb[chosen] - emb[i], axis=1).min() < NEAR_DUPLICATE:
+            continue
+        chosen.append(int(i))
+    return chosen
+
+
+@dataclass
+class Decision:
+    customer_id: str | None  # None: not identifiable (no good face)
+    distance: float | None  # pooled distance to the matched customer (None when new)
+    is_new: bool
+    pooled: np.ndarray | None
+
+
 class Gallery:
-    def __init__(self, customer_ids=(), embeddings=None, qualities=()):
-        self.ids = np.asarray(list(customer_ids), dtype=object)
-        self.emb = (
-            np.zeros((0, 128), np.float32)
-            if embeddings is None
-            else np.asarray(embeddings, np.float32).reshape(-1, 128)
-        )
-        self.qual = np.asarray(list(qualities), np.float32)
-        self.dirty = False
+    """Each customer's exemplar embeddings, and the open-set decision for a track."""
+
+    def __init__(self, keep: int = 10):
+        self.keep = keep
+        self.ids = np.zeros(0, dtype=object)
+        self.emb = np.zeros((0, 128), np.float32)
+        self.qual = np.zeros(0, np.float32)
 
     def __len__(self) -> int:
         return len(set(self.ids.tolist()))
 
     @classmethod
-    def load(cls, store: Store) -> Gallery:
-        df = store.read_state("gallery")
-        if df.empty:
-            return cls()
-        return cls(df["customer_id"], np.stack(df["embedding"].to_numpy()), df["quality"])
+    def from_tracks(cls, tracks: pd.DataFrame, keep: int) -> Gallery:
+        """Build from rows with ``customer_id``, ``embedding`` and ``quality`` (one per track)."""
+        g = cls(keep)
+        tracks = tracks.dropna(subset=["customer_id", "embedding"])
+        for cid, rows in tracks.groupby("customer_id", sort=True):
+            g.enroll(str(cid), np.stack(rows["embedding"].to_numpy()), rows["quality"].to_numpy())
+        return g
 
-    def save(self, store: Store) -> None:
-        now = datetime.now(UTC)
-        store.write_state(
-            "gallery",
-            pd.DataFrame(
-                {
-                    "customer_id": self.ids.astype(str),
-                    "embedding": list(self.emb),
-                    "quality": self.qual,
-                    "added_at": [now] * len(self.ids),
-                }
+    @classmethod
+    def load(cls, store, keep: int) -> Gallery:
+        """The gallery of a store: exemplars from its identified tracks."""
+        return cls.from_tracks(
+            store.query(
+                "SELECT customer_id, embedding, quality FROM tracks "
+                "WHERE customer_id IS NOT NULL AND embedding IS NOT NULL"
             ),
+            keep,
         )
-        self.dirty = False
 
-    def nearest(self, emb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each embedding, the closest customer and the distance to their closest exemplar."""
+    def nearest(
+        self, emb: np.ndarray, exclude: Iterable[str] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For each embedding, the closest customer (not excluded) and the distance to them."""
         emb = np.asarray(emb, np.float32).reshape(-1, 128)
-        if not len(self.ids):
+        allowed = ~np.isin(self.ids, list(exclude)) if exclude else np.ones(len(self.ids), bool)
+        if not allowed.any():
             return np.full(len(emb), None, object), np.full(len(emb), np.inf, np.float32)
-        d = np.linalg.norm(emb[:, None, :] - self.emb[None, :, :], axis=2)
+        ids, ex = self.ids[allowed], self.emb[allowed]
+        d = np.linalg.norm(emb[:, None, :] - ex[None, :, :], axis=2)
         best = d.argmin(axis=1)
-        return self.ids[best], d[np.arange(len(emb)), best]
+        return ids[best], d[np.arange(len(emb)), best]
 
-    def identify(
-        self, emb: np.ndarray, quality: np.ndarray, match_distance: float
-    ) -> tuple[str | None, float]:
-        """The customer a track's faces belong to, or ``None`` for a new face; plus the distance.
+    def distance_to(self, emb: np.ndarray, customer_id: str) -> float:
+        mine = self.ids == customer_id
+        return float(np.linalg.norm(self.emb[mine] - emb[None], axis=1).min())
 
-        The faces are pooled into one quality-weighted mean embedding (averaging
-        cancels much of the noise of single frames), which is compared with every
-        customer's exemplars.
-        """
-        query = aggregate(emb, quality)
-        ids, dist = self.nearest(query)
-        return (ids[0] if dist[0] <= match_distance else None), float(dist[0])
+    def decide(
+        self,
+        emb: np.ndarray,
+        quality: np.ndarray,
+        match_distance: float,
+        new_id: Callable[[], str],
+        exclude: Iterable[str] = (),
+    ) -> Decision:
+        """Identify a track from its embedded faces (see the module docstring) and enroll it."""
+        emb = np.asarray(emb, np.float32).reshape(-1, 128)
+        quality = np.asarray(quality, np.float32).reshape(-1)
+        if not len(emb):
+            return Decision(None, None, False, None)
+        pooled = aggregate(emb, quality)
+        exclude = set(exclude)
+        votes: dict[str, float] = {}
+        ids, dist = self.nearest(emb, exclude)
+        for cid, d, q in zip(ids, dist, quality, strict=True):
+            if cid is not None and d <= match_distance:
+                votes[cid] = votes.get(cid, 0.0) + float(q)
+        pooled_id, pooled_d = self.nearest(pooled, exclude)
+        if pooled_id[0] is not None and pooled_d[0] <= match_distance:
+            votes.setdefault(pooled_id[0], 0.0)
+        for cid in sorted(votes, key=lambda c: -votes[c]):
+            d = self.distance_to(pooled, cid)
+            if d <= match_distance:
+                self.enroll(cid, pooled[None], [float(quality.max())])
+                return Decision(cid, d, False, pooled)
+        cid = new_id()
+        self.enroll(cid, pooled[None], [float(quality.max())])
+        return Decision(cid, None, True, pooled)
 
-    def enroll(self, customer_id: str, emb: np.ndarray, quality: np.ndarray, keep: int) -> None:
-        """Add a track's faces to a customer's exemplars, keeping the ``keep`` best distinct ones."""
+    def enroll(self, customer_id: str, emb: np.ndarray, quality) -> None:
+        """Add embeddings to a customer's exemplars, keeping the best distinct ones."""
         emb = np.asarray(emb, np.float32).reshape(-1, 128)
         mine = self.ids == customer_id
         cand_emb = np.concatenate([self.emb[mine], emb])
         cand_q = np.concatenate([self.qual[mine], np.asarray(quality, np.float32)])
-        chosen: list[int] = []
-        for i in np.argsort(-cand_q):
-            if len(chosen) >= keep:
-                break
-            if (
-                chosen
-                and np.linalg.norm(cand_emb[chosen] - cand_emb[i], axis=1).min() < NEAR_DUPLICATE
-            ):
-                continue
-            chosen.append(int(i))
+        chosen = pick_exemplars(cand_emb, cand_q, self.keep)
         self.ids = np.concatenate([self.ids[~mine], np.full(len(chosen), customer_id, object)])
         self.emb = np.concatenate([self.emb[~mine], cand_emb[chosen]])
         self.qual = np.concatenate([self.qual[~mine], cand_q[chosen]])
-        self.dirty = True

@@ -20,8 +20,8 @@ from tqdm import tqdm
 from workbench.config import Config
 from workbench.detections import Detections
 from workbench.errors import WorkbenchError
-from workbench.faces import HogFaceDetector, embed, face_quality, frontalness, landmarks, sharpness
-from workbench.identity import Gallery, aggregate
+from workbench.faces import HogFaceDetector, describe, embed
+from workbench.identity import Gallery
 from workbench.sources import Frame, FrameSource, open_source
 from workbench.store import Store
 from workbench.tracking import FaceTrack, FaceTracker
@@ -53,6 +53,7 @@ class FacePipeline:
         self.detector = HogFaceDetector(config.detection.min_face_px)
         self.tracker = FaceTracker(config.detection.track_max_gap_s)
         self._last_hist: np.ndarray | None = None
+        self._recent: list[FaceTrack] = []  # identified tracks that may overlap later ones
         self.track_rows: list[dict] = []
 
     def process(self, frame: Frame) -> list[dict]:
@@ -78,20 +79,14 @@ class FacePipeline:
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
         rec = self.cfg.recognition
         rows = []
-        for box, score, tid in zip(dets.xyxy, dets.score, dets.tracker_id, strict=True):
-            shape = landmarks(rgb, box)
-            q = face_quality(
-                float(box[3] - box[1]),
-                float(score),
-                frontalness(shape),
-                sharpness(frame.image, box),
-            )
+        for face, tid in zip(describe(frame.image, rgb, dets), dets.tracker_id, strict=True):
+            box, q = face.box, face.quality
             track = self.tracker.active[int(tid)]
             if q > track.best_quality:
                 track.best_quality = q
                 track.best_image = _key_image(frame.image, box)
             if q >= rec.min_face_quality and self._wants_embedding(track, q, frame.ts):
-                track.faces.append((q, embed(rgb, shape)))
+                track.faces.append((q, embed(rgb, face.shape)))
                 track.faces.sort(key=lambda f: -f[0])
                 del track.faces[rec.embeddings_per_track :]
                 track.last_embed_ts = frame.ts
@@ -106,11 +101,22 @@ class FacePipeline:
                     "y": y1,
                     "w": x2 - x1,
                     "h": y2 - y1,
-                    "score": float(score),
+                    "score": face.score,
                     "quality": q,
                 }
             )
         return rows
+
+    def _concurrent(self, track: FaceTrack, live: list[FaceTrack]) -> set[str]:
+        """Customers of other tracks in view together with this one for a while (not one instant:
+        a single frame may show a poster, a mirror or a collage)."""
+        return {
+            t.customer_id
+            for t in [*self._recent, *live]
+            if t is not track
+            and t.customer_id is not None
+            and max(t.first_ts, track.first_ts) < min(t.last_ts, track.last_ts)
+        }
 
     def _wants_embedding(self, track: FaceTrack, quality: float, ts: datetime) -> bool:
         if (
@@ -123,16 +129,24 @@ class FacePipeline:
 
     def _finish(self, tracks: list[FaceTrack]) -> None:
         rec = self.cfg.recognition
-        for track in tracks:
-            customer, distance, mean = None, None, None
-            if track.faces:
-                q = np.array([f[0] for f in track.faces], np.float32)
-                emb = np.stack([f[1] for f in track.faces])
-                customer, distance = self.gallery.identify(emb, q, rec.match_distance)
-                if customer is None:
-                    customer = self.store.allocate_customer_ids(1)[0]
-                mean = aggregate(emb, q)
-                self.gallery.enroll(customer, mean, [float(q.mean())], rec.gallery_size)
+        # people in view at the same time as a track are not that track's person
+        live = [*self.tracker.active.values(), *tracks]
+        if live:
+            horizon = min(t.first_ts for t in live) - timedelta(
+                seconds=self.cfg.detection.track_max_gap_s
+            )
+            self._recent = [t for t in self._recent if t.last_ts >= horizon]
+        for track in sorted(tracks, key=lambda t: -len(t.faces)):
+            decision = self.gallery.decide(
+                np.stack([f[1] for f in track.faces]) if track.faces else np.zeros((0, 128)),
+                np.array([f[0] for f in track.faces], np.float32),
+                rec.match_distance,
+                lambda: self.store.allocate_customer_ids(1)[0],
+                exclude=self._concurrent(track, live),
+            )
+            track.customer_id = decision.customer_id
+            self._recent.append(track)
+            customer, distance, mean = decision.customer_id, decision.distance, decision.pooled
             track_id = f"{self.run_tag}-{track.id}"
             snapshot = None
             if track.best_image is not None:
@@ -152,9 +166,7 @@ class FacePipeline:
                     "sightings": track.sightings,
                     "embedded": len(track.faces),
                     "quality": track.best_quality,
-                    "match_distance": None
-                    if distance is None or not np.isfinite(distance)
-                    else distance,
+                    "match_distance": distance,
                     "embedding": None if mean is None else mean.astype(np.float32).tolist(),
                     "snapshot": snapshot,
                 }
@@ -216,15 +228,13 @@ def ingest_source(
                 result.sightings += len(rows)
                 writer.frames = frame.index + 1
                 bar.update(frame.index + 1 - bar.n)
-                _drain(pipe, writer, gallery, store, rows)
+                _drain(pipe, writer, rows)
             pipe.close()
-            _drain(pipe, writer, gallery, store, [])
+            _drain(pipe, writer, [])
             bar.update(max(0, (source.frame_count or 0) - bar.n))
         finally:
             bar.close()
             source.close()
-            if gallery.dirty:
-                gallery.save(store)
         result.problems = list(source.problems)
         if source.problems:
             writer.message = "; ".join(source.problems)
@@ -234,11 +244,7 @@ def ingest_source(
     return result
 
 
-def _drain(
-    pipe: FacePipeline, writer: RunWriter, gallery: Gallery, store: Store, rows: list[dict]
-) -> None:
-    if pipe.track_rows and gallery.dirty:
-        gallery.save(store)  # the gallery is saved before tracks that name its customers
+def _drain(pipe: FacePipeline, writer: RunWriter, rows: list[dict]) -> None:
     if rows:
         writer.add("sightings", rows)
     if pipe.track_rows:
@@ -265,7 +271,7 @@ def ingest(
     ]  # fail early on a bad path, before anything is written
     results = []
     with store.writer_lock():
-        gallery = Gallery.load(store)
+        gallery = Gallery.load(store, config.recognition.gallery_size)
         next_start = start
         for source in sources:
             if next_start is not None:

@@ -89,13 +89,22 @@ STATE: dict[str, pa.Schema] = {
             ("is_staff", pa.bool_()),
         ]
     ),
-    "gallery": pa.schema(
+    # customer_id was merged into into_id (flattened: into_id is never itself merged)
+    "customer_merges": pa.schema(
         [
             ("customer_id", pa.string()),
-            ("embedding", EMBEDDING),
-            ("quality", pa.float32()),
-            ("added_at", TS),
+            ("into_id", pa.string()),
+            ("merged_at", TS),
+            ("reason", pa.string()),  # "user" or "consolidate"
         ]
+    ),
+    # a track moved to another customer by `customers split --tracks`
+    "track_assignments": pa.schema(
+        [("track_id", pa.string()), ("customer_id", pa.string()), ("assigned_at", TS)]
+    ),
+    # two customers a person marked as different people: never merged
+    "customer_separations": pa.schema(
+        [("customer_a", pa.string()), ("customer_b", pa.string()), ("created_at", TS)]
     ),
 }
 

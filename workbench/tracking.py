@@ -29,6 +29,7 @@ class FaceTrack:
     last_embed_ts: datetime | None = None
     best_quality: float = -1.0
     best_image: bytes | None = None  # JPEG of the best view, for the key image
+    customer_id: str | None = None  # decided when the track ends
 
 
 class FaceTracker:

@@ -3,6 +3,11 @@
 Visits are not stored: they are sessions of face tracks per customer and camera
 (a new visit after ``visits.gap_s`` of absence), so merging customers or
 re-ingesting footage can never leave visits that disagree with the tracks.
+
+Tracks keep the customer the pipeline decided (``detected_customer_id``); the
+``tracks`` view resolves it through the people's edits in the state tables
+(tracks moved by a split, customers merged), which are never written into events.
+Staff are in ``all_visits`` and ``customers`` but not in ``visits``.
 """
 
 from __future__ import annotations
@@ -31,12 +36,28 @@ def create_views(con: duckdb.DuckDBPyConnection, store: Store) -> None:
         "CREATE VIEW _current_runs AS SELECT run_id FROM runs "
         "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY started_at DESC) = 1"
     )
+    for name in ("customer_merges", "track_assignments", "customer_separations"):
+        con.execute(f"CREATE VIEW {name} AS {_state_source(store, name)}")
     con.execute(f"CREATE VIEW customer_labels AS {_state_source(store, 'customers')}")
     for table in EVENTS:
-        con.execute(f'CREATE VIEW "{table}" AS {store.parquet_source(table)}')
+        source = store.parquet_source(table)
+        if table == "tracks":
+            con.execute(f"CREATE VIEW raw_tracks AS {source}")
+            # the customer a track belongs to now: the pipeline's decision, unless a person
+            # moved the track (split) or its customer was merged into another
+            source = """
+                SELECT r.* REPLACE (
+                           coalesce(m.into_id, a.customer_id, r.customer_id) AS customer_id),
+                       r.customer_id AS detected_customer_id
+                FROM raw_tracks r
+                LEFT JOIN track_assignments a USING (track_id)
+                LEFT JOIN customer_merges m
+                       ON m.customer_id = coalesce(a.customer_id, r.customer_id)
+            """
+        con.execute(f'CREATE VIEW "{table}" AS {source}')
     con.execute(
         f"""
-        CREATE VIEW visits AS
+        CREATE VIEW all_visits AS
         WITH t AS (
             SELECT customer_id, camera, start, "end", snapshot, quality
             FROM tracks WHERE customer_id IS NOT NULL
@@ -58,12 +79,16 @@ def create_views(con: duckdb.DuckDBPyConnection, store: Store) -> None:
         )
         SELECT substr(md5(customer_id || '|' || camera || '|' || CAST(epoch_us(start) AS VARCHAR)), 1, 12)
                    AS visit_id,
-               customer_id, camera, start, "end",
+               v.customer_id, camera, start, "end",
                (epoch_us("end") - epoch_us(start)) / 1e6 AS dwell_s,
-               row_number() OVER (PARTITION BY customer_id ORDER BY start, camera) = 1 AS is_new,
-               tracks, snapshot
-        FROM v
+               row_number() OVER (PARTITION BY v.customer_id ORDER BY start, camera) = 1 AS is_new,
+               tracks, v.snapshot, coalesce(l.is_staff, false) AS is_staff
+        FROM v LEFT JOIN customer_labels l USING (customer_id)
         """
+    )
+    # customer analytics leave staff out
+    con.execute(
+        "CREATE VIEW visits AS SELECT * EXCLUDE (is_staff) FROM all_visits WHERE NOT is_staff"
     )
     con.execute(
         """
@@ -72,7 +97,7 @@ def create_views(con: duckdb.DuckDBPyConnection, store: Store) -> None:
                count(*) AS visit_count, any_value(l.label) AS label,
                coalesce(any_value(l.is_staff), false) AS is_staff,
                arg_max(v.snapshot, v.start) AS snapshot
-        FROM visits v LEFT JOIN customer_labels l USING (customer_id)
+        FROM all_visits v LEFT JOIN customer_labels l USING (customer_id)
         GROUP BY v.customer_id
         """
     )

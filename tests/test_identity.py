@@ -1,0 +1,128 @@
+"""Identity on real labelled faces: the audit command's figures and the open-set gallery."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from workbench.audit import identity_scores
+from workbench.cli import main
+from workbench.identity import Gallery
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+DLIB = SHARED / "dlib-examples"
+AGEITGEY = SHARED / "face-recognition-ageitgey"
+needs_shared = pytest.mark.skipif(
+    not DLIB.exists() or not AGEITGEY.exists(),
+    reason="needs ../shared/data (labelled real faces); absent in a user's clone",
+)
+
+
+def _audit_cli(*args):
+    r = CliRunner().invoke(main, ["audit", "faces", *args, "--json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+@needs_shared
+def test_audit_johns():
+    """5 people x 11 face chips, in the CSV's order: every person one id, no false merge."""
+    out = _audit_cli("--labels", str(DLIB / "johns_identities.csv"))
+    assert out["images"] == 55 and out["faces_found"] == 55
+    assert out["people_true"] == 5
+    assert out["false_merges"] == 0
+    assert out["pair_f1"] >= 0.97
+    assert out["returning_recall"] >= 0.95
+
+
+@needs_shared
+def test_audit_ageitgey_single_faces(tmp_path):
+    labels = pd.read_csv(AGEITGEY / "identities.csv")
+    single = labels[labels["n_known_faces"] == 1][["file", "identity"]]
+    csv = tmp_path / "singles.csv"
+    single.to_csv(csv, index=False)
+    out = _audit_cli("--labels", str(csv), "--root", str(AGEITGEY))
+    assert out["images"] == len(single) == 23
+    assert out["false_merges"] == 0
+    assert out["pair_f1"] >= 0.97
+
+
+@needs_shared
+def test_audit_reports_bad_images(tmp_path):
+    """No face, several faces, missing and corrupt files are reported, not crashed on."""
+    shutil.copy(DLIB / "examples/faces/dogs.jpg", tmp_path / "dogs.jpg")
+    shutil.copy(AGEITGEY / "examples/two_people.jpg", tmp_path / "two.jpg")
+    shutil.copy(AGEITGEY / "examples/obama.jpg", tmp_path / "obama.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "l.csv").write_text(
+        "file,identity\ndogs.jpg,dog\ntwo.jpg,barack_obama\nobama.jpg,barack_obama\n"
+        "broken.jpg,x\ngone.jpg,y\n"
+    )
+    out = _audit_cli("--labels", str(tmp_path / "l.csv"))
+    assert out["problems"] == {
+        "missing": ["gone.jpg"],
+        "unreadable": ["broken.jpg"],
+        "no_face": ["dogs.jpg"],
+        "multiple_faces": ["two.jpg"],
+    }
+    assert out["images"] == 5 and out["faces_found"] == 2 and out["identified"] == 2
+    assert [a["customer_id"] is None for a in out["assignments"]] == [1, 0, 0, 1, 1]
+
+
+def test_audit_rejects_a_wrong_csv(tmp_path):
+    (tmp_path / "l.csv").write_text("path,name\na.jpg,x\n")
+    r = CliRunner().invoke(main, ["audit", "faces", "--labels", str(tmp_path / "l.csv")])
+    assert r.exit_code == 1
+    assert "needs columns file,identity (missing file, identity)" in r.output
+    r = CliRunner().invoke(main, ["audit", "faces", "--labels", str(tmp_path / "none.csv")])
+    assert r.exit_code == 1 and "no such labels file" in r.output
+
+
+@needs_shared
+def test_bald_guys_are_four_customers(tmp_path):
+    """dlib's collage of 4 men, several photos each: 4 customers after ingest + consolidate."""
+    folder = tmp_path / "photo"
+    folder.mkdir()
+    shutil.copy(DLIB / "examples/faces/bald_guys.jpg", folder)
+    store = tmp_path / "store"
+    r = CliRunner().invoke(main, ["ingest", str(folder), "--camera", "door", "--store", str(store)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["customers", "consolidate", "--store", str(store)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["customers", "list", "--json", "--store", str(store)])
+    customers = json.loads(r.output)
+    assert len(customers) == 4, customers
+
+
+def test_identity_scores():
+    s = identity_scores(["a", "a", "b", "b", "a"], ["C1", "C1", "C2", "C1", None])
+    assert s["false_merges"] == 1 and s["people_split"] == 0
+    assert s["returns"] == 3 and s["returning_recall"] == pytest.approx(1 / 3)
+    # pairs: same truth (a,a)x3 + (b,b) = 4; same pred (C1) x3 pairs; both: (0,1) only
+    assert s["pair_precision"] == pytest.approx(1 / 3) and s["pair_recall"] == pytest.approx(1 / 4)
+
+
+def test_gallery_open_set_and_exclusion():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=128) * 0.05, rng.normal(size=128) * 0.05 + 0.1
+    g = Gallery(keep=3)
+    ids = iter(["C1", "C2", "C3", "C4"])
+    d1 = g.decide(a[None], np.array([0.9]), 0.5, lambda: next(ids))
+    d2 = g.decide((a + 0.001)[None], np.array([0.9]), 0.5, lambda: next(ids))
+    assert (d1.customer_id, d1.is_new) == ("C1", True) and (d2.customer_id, d2.is_new) == (
+        "C1",
+        False,
+    )
+    # the same face while C1 is in view at the same time: someone else
+    d3 = g.decide(a[None], np.array([0.9]), 0.5, lambda: next(ids), exclude={"C1"})
+    assert d3.customer_id == "C2"
+    d4 = g.decide(b[None] * 10, np.array([0.9]), 0.5, lambda: next(ids))
+    assert d4.is_new
+    # quality-weighted vote: two good faces of C1 outweigh one poor face nearer C2's exemplar
+    assert g.decide(np.zeros((0, 128)), np.zeros(0), 0.5, lambda: "x").customer_id is None

@@ -1,0 +1,136 @@
+"""Offline re-clustering of customers: merge the ones the online pass split.
+
+The online pass decides each track once, in the order the footage came, so a
+person first seen in a poor view may become two customers. Consolidation looks at
+all identified tracks at once: agglomerative clustering of customers with average
+linkage over their exemplar embeddings, merging while the closest pair is within
+``recognition.consolidate_distance`` and nothing forbids it. An average over many
+pairs spreads much less than one pair's distance: on the shared labelled sets, two
+halves of one person's images averaged at most 0.52 apart and two different people
+at least 0.71, so the default 0.6 sits in the middle of that gap (docs/identity.md).
+Forbidden (cannot-link):
+
+* customers a person marked as different (``customers split``),
+* customers in view together on one camera for a while (not a single frame,
+  which may show a poster, a mirror or a collage),
+* customers labelled with different names.
+
+Merges are recorded like a person's merges (reason ``consolidate``), so the
+views rewrite visits at once and ``customers split`` undoes any of them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from workbench.customers import _labels, _merge_locked, separated
+from workbench.identity import pick_exemplars
+from workbench.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def _co_occurring(tracks: pd.DataFrame) -> set[frozenset[str]]:
+    """Pairs of customers whose tracks were in view together for a while on one camera."""
+    pairs: set[frozenset[str]] = set()
+    for _, cam in tracks.sort_values("start").groupby("camera"):
+        open_: list[tuple[pd.Timestamp, str]] = []
+        for start, end, cid in zip(cam["start"], cam["end"], cam["customer_id"], strict=True):
+            open_ = [(e, c) for e, c in open_ if e > start]
+            if end > start:
+                pairs.update(frozenset((c, cid)) for _, c in open_ if c != cid)
+            open_.append((end, cid))
+    return pairs
+
+
+def plan(store: Store, distance: float | None = None) -> list[tuple[str, list[str], float]]:
+    """The merges consolidation would make: ``(into, merged ids, average distance)``."""
+    cfg = store.config.recognition
+    distance = cfg.consolidate_distance if distance is None else distance
+    tracks = store.query(
+        'SELECT track_id, camera, start, "end", customer_id, embedding, quality '
+        "FROM tracks WHERE customer_id IS NOT NULL"
+    )
+    with_emb = tracks.dropna(subset=["embedding"])
+    ids = sorted(with_emb["customer_id"].unique())
+    if len(ids) < 2:
+        return []
+    exemplars = []
+    for cid in ids:
+        rows = with_emb[with_emb["customer_id"] == cid]
+        emb = np.stack(rows["embedding"].to_numpy()).astype(np.float32)
+        exemplars.append(emb[pick_exemplars(emb, rows["quality"].to_numpy(), cfg.gallery_size)])
+    index = {cid: i for i, cid in enumerate(ids)}
+    n = len(ids)
+    # sums of pairwise exemplar distances between clusters, in row blocks to bound memory
+    owner = np.concatenate([np.full(len(e), k) for k, e in enumerate(exemplars)])
+    flat = np.concatenate(exemplars)
+    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+    sq = (flat.astype(np.float64) ** 2).sum(1)
+    sums = np.zeros((n, n))
+    for lo in range(0, len(flat), 1024):
+        rows = flat[lo : lo + 1024].astype(np.float64)
+        block = np.sqrt(np.maximum(sq[lo : lo + 1024, None] + sq[None] - 2 * rows @ flat.T, 0))
+        np.add.at(sums, owner[lo : lo + 1024], np.add.reduceat(block, starts, axis=1))
+    np.fill_diagonal(sums, 0)
+    counts = np.array([len(e) for e in exemplars], np.float64)
+    forbidden = np.zeros((n, n), bool)
+    labels = _labels(store)
+    merges = store.read_state("customer_merges").set_index("customer_id")["into_id"]
+    cannot = separated(store) | _co_occurring(tracks)
+    for pair in cannot:
+        a, b = (merges.get(c, c) for c in sorted(pair))
+        if a in index and b in index and a != b:
+            forbidden[index[a], index[b]] = forbidden[index[b], index[a]] = True
+    named = [c for c in ids if labels.get(c)]
+    for a in named:
+        for b in named:
+            if labels[a] != labels[b]:
+                forbidden[index[a], index[b]] = True
+    members = {i: [i] for i in range(n)}
+    active = np.ones(n, bool)
+    result: dict[int, float] = {}
+    while True:
+        avg = sums / np.outer(counts, counts)
+        avg[forbidden | ~active[:, None] | ~active[None, :]] = np.inf
+        np.fill_diagonal(avg, np.inf)
+        i, j = np.unravel_index(np.argmin(avg), avg.shape)
+        if not np.isfinite(avg[i, j]) or avg[i, j] > distance:
+            break
+        # keep the id that is labelled, else the older one
+        if (labels.get(ids[j]) and not labels.get(ids[i])) or (
+            not labels.get(ids[i]) and not labels.get(ids[j]) and ids[j] < ids[i]
+        ):
+            i, j = j, i
+        result[j] = float(avg[i, j])
+        sums[i, :] += sums[j, :]
+        sums[:, i] = sums[i, :]
+        counts[i] += counts[j]
+        forbidden[i, :] |= forbidden[j, :]
+        forbidden[:, i] = forbidden[i, :]
+        members[i] += members.pop(j)
+        active[j] = False
+    out = []
+    for root, group in members.items():
+        if len(group) > 1:
+            others = [ids[k] for k in group if k != root]
+            out.append((ids[root], others, max(result[k] for k in group if k in result)))
+    return out
+
+
+def consolidate(store: Store, distance: float | None = None, dry_run: bool = False) -> dict:
+    """Re-cluster all identified tracks and merge split customers (see module docstring)."""
+    with store.writer_lock():
+        merges = plan(store, distance)
+        if not dry_run:
+            with store.state_lock():
+                for into, others, _ in merges:
+                    _merge_locked(store, into, others, "consolidate")
+    return {
+        "merges": [{"into": i, "merged": o, "distance": round(d, 4)} for i, o, d in merges],
+        "customers_merged": sum(len(o) for _, o, _ in merges),
+        "dry_run": dry_run,
+    }
