@@ -83,10 +83,10 @@ class DetectionConfig(_Strict):
 
 class RecognitionConfig(_Strict):
     match_distance: float = Field(
-        0.5,
+        0.46,
         gt=0,
         lt=1.2,
-        description="Largest embedding distance that counts as the same person. Lower is stricter: fewer false merges, more split customers. 0.6 is face_recognition's default.",
+        description="Largest embedding distance that counts as the same person. Lower is stricter: fewer false merges, more split customers. Calibrated on labelled faces (docs/identity.md); 0.6 is face_recognition's default.",
     )
     min_face_quality: float = Field(
         0.35,
