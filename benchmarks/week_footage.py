@@ -841,9 +841,16 @@ def _code_hash() -> str:
     return digest.hexdigest()[:12]
 
 
-def evaluate_workbench(out_dir: Path, keep_store: Path | None = None, log=None) -> dict:
-    """Ingest every clip in start order into a fresh store; score its tracks and visits."""
+def evaluate_workbench(
+    out_dir: Path, keep_store: Path | None = None, log=None, consolidate: bool = False
+) -> dict:
+    """Ingest every clip in start order into a fresh store; score its tracks and visits.
+
+    With ``consolidate``, ``workbench customers consolidate`` then runs (as a shop would
+    run it nightly) and ``metrics["consolidated"]`` scores the consolidated ids.
+    """
     from workbench.config import Config
+    from workbench.consolidate import consolidate as run_consolidate
     from workbench.pipeline import ingest
     from workbench.store import Store
 
@@ -868,9 +875,31 @@ def evaluate_workbench(out_dir: Path, keep_store: Path | None = None, log=None) 
             if log:
                 log(f"workbench {n}/{len(clips)} {name} {time.perf_counter() - t0:.0f}s")
         wall = time.perf_counter() - t0
-        tracks = store.query("SELECT * FROM tracks ORDER BY start")
-        sightings = store.query("SELECT track_id, ts, x, y, w, h FROM sightings")
-        pred_visits = store.query("SELECT * FROM visits")
+        metrics = score_store(out_dir, store)
+        if consolidate:
+            t1 = time.perf_counter()
+            run_consolidate(store)
+            metrics["consolidated"] = score_store(out_dir, store)
+            metrics["consolidated"]["wall_s"] = round(time.perf_counter() - t1, 1)
+    metrics["settings"] = {
+        "match_distance": cfg.recognition.match_distance,
+        "min_face_quality": cfg.recognition.min_face_quality,
+        "detect_fps": cfg.detection.detect_fps,
+        "min_face_px": cfg.detection.min_face_px,
+        "consolidated": consolidate,
+        "code": code,
+    }
+    metrics["wall_s"] = round(wall, 1)
+    metrics["video_s"] = round(sum(meta["clips"].values()), 1)
+    return metrics
+
+
+def score_store(out_dir: Path, store) -> dict:
+    """Score a store that holds the ingested week against the truth."""
+    visits, _ = read_truth(Path(out_dir))
+    tracks = store.query("SELECT * FROM tracks ORDER BY start")
+    sightings = store.query("SELECT track_id, ts, x, y, w, h FROM sightings")
+    pred_visits = store.query("SELECT * FROM visits")
     units, track_visit = [], {}
     sight = {tid: g for tid, g in sightings.groupby("track_id")}
     for tr in tracks.itertuples():
@@ -888,15 +917,6 @@ def evaluate_workbench(out_dir: Path, keep_store: Path | None = None, log=None) 
     metrics = score(visits, units, all_ids)
     metrics["visits_pred"] = len(pred_visits)
     metrics["tracks"] = len(tracks)
-    metrics["settings"] = {
-        "match_distance": cfg.recognition.match_distance,
-        "min_face_quality": cfg.recognition.min_face_quality,
-        "detect_fps": cfg.detection.detect_fps,
-        "min_face_px": cfg.detection.min_face_px,
-        "code": code,
-    }
-    metrics["wall_s"] = round(wall, 1)
-    metrics["video_s"] = round(sum(meta["clips"].values()), 1)
     metrics["_tracks"] = tracks.assign(visit=[track_visit[t] for t in tracks.track_id])
     return metrics
 
@@ -1022,6 +1042,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--json", action="store_true", help="print only the JSON object")
     e.add_argument("--only", choices=["workbench", "seeds"])
     e.add_argument("--keep-store", type=Path, help="write workbench's store here (kept)")
+    e.add_argument(
+        "--consolidate", action="store_true", help="also score after `customers consolidate`"
+    )
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -1040,7 +1063,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result, raw = {}, {}
     if args.only in (None, "workbench"):
-        raw["workbench"] = evaluate_workbench(args.out_dir, args.keep_store, log)
+        raw["workbench"] = evaluate_workbench(args.out_dir, args.keep_store, log, args.consolidate)
+        if args.consolidate:
+            raw["workbench+consolidate"] = raw["workbench"].pop("consolidated")
     if args.only in (None, "seeds"):
         raw["seeds"] = evaluate_seeds(args.out_dir, log)
     result = {k: public(v) for k, v in raw.items()}

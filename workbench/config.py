@@ -109,6 +109,16 @@ class RecognitionConfig(_Strict):
         lt=1.2,
         description="`customers consolidate` merges two customers when the average distance between their exemplars is within this. Averages of many pairs spread less than single pairs, so it can be looser than match_distance.",
     )
+    consolidate_after_ingest: bool = Field(
+        True,
+        description="Run `customers consolidate` at the end of every ingest, so customers split by the order footage came in are joined before anyone reads them.",
+    )
+    consolidate_min_quality: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="`customers consolidate` only uses tracks whose best face has at least this quality: small or blurred faces of different people are often closer than consolidate_distance.",
+    )
 
 
 class VisitConfig(_Strict):

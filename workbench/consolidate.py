@@ -8,6 +8,10 @@ linkage over their exemplar embeddings, merging while the closest pair is within
 pairs spreads much less than one pair's distance: on the shared labelled sets, two
 halves of one person's images averaged at most 0.52 apart and two different people
 at least 0.71, so the default 0.6 sits in the middle of that gap (docs/identity.md).
+That holds for good faces only: in group photos, faces of different people under 0.8
+quality (small, blurred) were often 0.45-0.6 apart, so only tracks whose best face
+reaches ``recognition.consolidate_min_quality`` take part; the others keep the ids
+the online pass gave them.
 Forbidden (cannot-link):
 
 * customers a person marked as different (``customers split``),
@@ -55,6 +59,7 @@ def plan(store: Store, distance: float | None = None) -> list[tuple[str, list[st
         "FROM tracks WHERE customer_id IS NOT NULL"
     )
     with_emb = tracks.dropna(subset=["embedding"])
+    with_emb = with_emb[with_emb["quality"] >= cfg.consolidate_min_quality]
     ids = sorted(with_emb["customer_id"].unique())
     if len(ids) < 2:
         return []
@@ -124,11 +129,16 @@ def plan(store: Store, distance: float | None = None) -> list[tuple[str, list[st
 def consolidate(store: Store, distance: float | None = None, dry_run: bool = False) -> dict:
     """Re-cluster all identified tracks and merge split customers (see module docstring)."""
     with store.writer_lock():
-        merges = plan(store, distance)
-        if not dry_run:
-            with store.state_lock():
-                for into, others, _ in merges:
-                    _merge_locked(store, into, others, "consolidate")
+        return consolidate_locked(store, distance, dry_run)
+
+
+def consolidate_locked(store: Store, distance: float | None = None, dry_run: bool = False):
+    """``consolidate`` for a caller that already holds the writer lock (ingest)."""
+    merges = plan(store, distance)
+    if not dry_run and merges:
+        with store.state_lock():
+            for into, others, _ in merges:
+                _merge_locked(store, into, others, "consolidate")
     return {
         "merges": [{"into": i, "merged": o, "distance": round(d, 4)} for i, o, d in merges],
         "customers_merged": sum(len(o) for _, o, _ in merges),

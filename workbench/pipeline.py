@@ -280,6 +280,12 @@ def ingest(
             results.append(result)
             if start is not None:
                 next_start = source.start + timedelta(seconds=result.frames / source.fps)
+        if config.recognition.consolidate_after_ingest:
+            from workbench.consolidate import consolidate_locked
+
+            merged = consolidate_locked(store)["customers_merged"]
+            if merged:
+                log.info("consolidation merged %d customers", merged)
     return results
 
 
