@@ -110,8 +110,8 @@ class RecognitionConfig(_Strict):
         description="`customers consolidate` merges two customers when the average distance between their exemplars is within this. Averages of many pairs spread less than single pairs, so it can be looser than match_distance.",
     )
     consolidate_after_ingest: bool = Field(
-        True,
-        description="Run `customers consolidate` at the end of every ingest, so customers split by the order footage came in are joined before anyone reads them.",
+        False,
+        description="Run `customers consolidate` at the end of every ingest. Off by default: run early, on few tracks per customer, it merged two different people in the week benchmark (docs/benchmarks.md); run it when a store holds several days, with --dry-run first.",
     )
     consolidate_min_quality: float = Field(
         0.8,
