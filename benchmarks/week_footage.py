@@ -6,6 +6,7 @@ empty office background, then scores workbench and the seeds' approach on it.
 
     python benchmarks/week_footage.py build OUT_DIR [--days 7] [--seed 0] [--cast heldout]
     python benchmarks/week_footage.py evaluate OUT_DIR [--json] [--only workbench|seeds]
+        [--consolidate | --nightly]
 
 **Cast.** Every identity-labelled face photo in the shared data:
 
@@ -842,12 +843,18 @@ def _code_hash() -> str:
 
 
 def evaluate_workbench(
-    out_dir: Path, keep_store: Path | None = None, log=None, consolidate: bool = False
+    out_dir: Path,
+    keep_store: Path | None = None,
+    log=None,
+    consolidate: bool = False,
+    nightly: bool = False,
 ) -> dict:
     """Ingest every clip in start order into a fresh store; score its tracks and visits.
 
-    With ``consolidate``, ``workbench customers consolidate`` then runs (as a shop would
-    run it nightly) and ``metrics["consolidated"]`` scores the consolidated ids.
+    With ``consolidate``, ``workbench customers consolidate`` then runs once at the end
+    and ``metrics["consolidated"]`` scores the consolidated ids. With ``nightly``, it runs
+    after each day's last clip instead, as a shop would schedule it, so later days are
+    identified against the consolidated gallery; the metrics are those at the end.
     """
     from workbench.config import Config
     from workbench.consolidate import consolidate as run_consolidate
@@ -872,6 +879,8 @@ def evaluate_workbench(
                 start=start,
                 progress=False,
             )
+            if nightly and (n == len(clips) or clips[n][0].date() != start.date()):
+                run_consolidate(store)
             if log:
                 log(f"workbench {n}/{len(clips)} {name} {time.perf_counter() - t0:.0f}s")
         wall = time.perf_counter() - t0
@@ -886,7 +895,7 @@ def evaluate_workbench(
         "min_face_quality": cfg.recognition.min_face_quality,
         "detect_fps": cfg.detection.detect_fps,
         "min_face_px": cfg.detection.min_face_px,
-        "consolidated": consolidate,
+        "consolidated": "nightly" if nightly else consolidate,
         "code": code,
     }
     metrics["wall_s"] = round(wall, 1)
@@ -1045,6 +1054,11 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument(
         "--consolidate", action="store_true", help="also score after `customers consolidate`"
     )
+    e.add_argument(
+        "--nightly",
+        action="store_true",
+        help="run `customers consolidate` after each day's clips (scores at the end)",
+    )
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -1063,9 +1077,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result, raw = {}, {}
     if args.only in (None, "workbench"):
-        raw["workbench"] = evaluate_workbench(args.out_dir, args.keep_store, log, args.consolidate)
+        raw["workbench"] = evaluate_workbench(
+            args.out_dir, args.keep_store, log, args.consolidate, args.nightly
+        )
         if args.consolidate:
             raw["workbench+consolidate"] = raw["workbench"].pop("consolidated")
+        if args.nightly:
+            raw["workbench+nightly"] = raw.pop("workbench")
     if args.only in (None, "seeds"):
         raw["seeds"] = evaluate_seeds(args.out_dir, log)
     result = {k: public(v) for k, v in raw.items()}

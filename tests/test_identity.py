@@ -126,3 +126,22 @@ def test_gallery_open_set_and_exclusion():
     assert d4.is_new
     # quality-weighted vote: two good faces of C1 outweigh one poor face nearer C2's exemplar
     assert g.decide(np.zeros((0, 128)), np.zeros(0), 0.5, lambda: "x").customer_id is None
+
+
+def test_pooled_embedding_confirms_but_never_nominates():
+    # five faces each 0.47 from a customer's exemplar, in different directions: their mean
+    # is much nearer (about 0.21), but no single face is within 0.46
+    rng = np.random.default_rng(1)
+    exemplar = rng.normal(size=128).astype(np.float32) * 0.05
+    g = Gallery(keep=3)
+    g.enroll("C1", exemplar[None], [0.9])
+    q, _ = np.linalg.qr(rng.normal(size=(128, 5)))
+    faces = exemplar + 0.47 * q.T.astype(np.float32)
+    assert np.linalg.norm(faces.mean(0) - exemplar) < 0.46
+    d = g.decide(faces, np.full(5, 0.9), 0.46, lambda: "C2")
+    assert (d.customer_id, d.is_new) == ("C2", True)
+    # one face within the threshold nominates C1, and the pooled embedding confirms it
+    faces[0] = exemplar + 0.3 * q[:, 0]
+    g = Gallery(keep=3)
+    g.enroll("C1", exemplar[None], [0.9])
+    assert g.decide(faces, np.full(5, 0.9), 0.46, lambda: "C3").customer_id == "C1"

@@ -79,6 +79,12 @@ class DetectionConfig(_Strict):
     track_max_gap_s: float = Field(
         1.5, gt=0, le=60, description="A face track ends when not seen for this long."
     )
+    min_track_sightings: int = Field(
+        2,
+        ge=1,
+        le=50,
+        description="A face track detected fewer times than this is a glimpse (a fragment, a face passing the edge): its sightings are kept, but it is not identified, so it cannot create or merge customers. Image folders use 1.",
+    )
 
 
 class RecognitionConfig(_Strict):

@@ -141,15 +141,28 @@ class Face:
     shape: object  # dlib full_object_detection
 
 
+def cut_by_frame(box: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """Whether a face box reaches the image border: part of the face is outside the picture."""
+    h, w = shape[:2]
+    m = max(1.0, 0.02 * float(box[3] - box[1]))
+    return bool(box[0] <= m or box[1] <= m or box[2] >= w - 1 - m or box[3] >= h - 1 - m)
+
+
 def describe(image_bgr: np.ndarray, image_rgb: np.ndarray, dets: Detections) -> list[Face]:
-    """Landmarks and quality for each detection (the embedding is computed only when wanted)."""
+    """Landmarks and quality for each detection (the embedding is computed only when wanted).
+
+    A face cut by the frame edge gets quality 0: it is a sighting, but half a face
+    embeds far from the whole one and would be taken for someone new.
+    """
     faces = []
     for box, score in zip(dets.xyxy, dets.score, strict=True):
         shape = landmarks(image_rgb, box)
         q = face_quality(
             float(box[3] - box[1]), float(score), frontalness(shape), sharpness(image_bgr, box)
         )
-        faces.append(Face(box, float(score), q, shape))
+        faces.append(
+            Face(box, float(score), 0.0 if cut_by_frame(box, image_bgr.shape) else q, shape)
+        )
     return faces
 
 

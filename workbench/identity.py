@@ -9,6 +9,11 @@ A track (one person continuously in view) is identified once, when it ends:
    is also within ``match_distance`` of that customer's exemplars;
 3. otherwise the track is a new customer (open-set matching).
 
+The pooled embedding only confirms; it never nominates a customer no single face is
+near. ``match_distance`` is calibrated on single faces, and averaging pulls any two
+tracks closer, of one person or of two, so two look-alikes can have pooled embeddings
+within the threshold while none of their faces is.
+
 Customers seen at the same time on the same camera are different people, so they
 are excluded from the vote. The gallery is not stored separately: each customer's
 exemplars are the pooled embeddings of their best, mutually distinct tracks, read
@@ -125,9 +130,6 @@ class Gallery:
         for cid, d, q in zip(ids, dist, quality, strict=True):
             if cid is not None and d <= match_distance:
                 votes[cid] = votes.get(cid, 0.0) + float(q)
-        pooled_id, pooled_d = self.nearest(pooled, exclude)
-        if pooled_id[0] is not None and pooled_d[0] <= match_distance:
-            votes.setdefault(pooled_id[0], 0.0)
         for cid in sorted(votes, key=lambda c: -votes[c]):
             d = self.distance_to(pooled, cid)
             if d <= match_distance:

@@ -44,8 +44,19 @@ def _histogram(image: np.ndarray) -> np.ndarray:
 class FacePipeline:
     """Per-camera face pipeline: ``process(frame)`` returns sightings; ended tracks go to ``on_track``."""
 
-    def __init__(self, config: Config, camera: str, store: Store, gallery: Gallery, run_tag: str):
+    def __init__(
+        self,
+        config: Config,
+        camera: str,
+        store: Store,
+        gallery: Gallery,
+        run_tag: str,
+        stills: bool = False,
+    ):
         self.cfg = config
+        # still photos: each is its own view (a cut before every one), a face in one is enough
+        self.stills = stills
+        self.min_sightings = 1 if stills else config.detection.min_track_sightings
         self.camera = camera
         self.store = store
         self.gallery = gallery
@@ -58,7 +69,7 @@ class FacePipeline:
 
     def process(self, frame: Frame) -> list[dict]:
         hist = _histogram(frame.image)
-        if (
+        if self.stills or (
             self._last_hist is not None
             and cv2.compareHist(self._last_hist, hist, cv2.HISTCMP_CORREL) < SCENE_CUT_CORRELATION
         ):
@@ -137,9 +148,10 @@ class FacePipeline:
             )
             self._recent = [t for t in self._recent if t.last_ts >= horizon]
         for track in sorted(tracks, key=lambda t: -len(t.faces)):
+            faces = track.faces if track.sightings >= self.min_sightings else []
             decision = self.gallery.decide(
-                np.stack([f[1] for f in track.faces]) if track.faces else np.zeros((0, 128)),
-                np.array([f[0] for f in track.faces], np.float32),
+                np.stack([f[1] for f in faces]) if faces else np.zeros((0, 128)),
+                np.array([f[0] for f in faces], np.float32),
                 rec.match_distance,
                 lambda: self.store.allocate_customer_ids(1)[0],
                 exclude=self._concurrent(track, live),
@@ -213,7 +225,7 @@ def ingest_source(
     step = max(1, round(source.fps / config.detection.detect_fps))
     key = source_key(camera, source.name)
     with RunWriter(store, key, camera, source.name, kind="video") as writer:
-        pipe = FacePipeline(config, camera, store, gallery, writer.run_id[:8])
+        pipe = FacePipeline(config, camera, store, gallery, writer.run_id[:8], stills=source.stills)
         result = IngestResult(source.name, writer.run_id, 0, 0, 0)
         bar = tqdm(
             total=source.frame_count,

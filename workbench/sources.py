@@ -43,6 +43,7 @@ class FrameSource(ABC):
     fps: float
     frame_count: int | None = None
     problems: list[str] = field(default_factory=list)  # what could not be read, for the user
+    stills = False  # frames are separate photos, not a continuous view
 
     @abstractmethod
     def frames(self, step: int = 1) -> Iterator[Frame]:
@@ -141,6 +142,8 @@ class VideoFileSource(FrameSource):
 
 class ImageFolderSource(FrameSource):
     """A folder of still images, taken in name order, ``fps`` images per second."""
+
+    stills = True
 
     def __init__(self, path: str | os.PathLike, start: datetime | None = None, fps: float = 1.0):
         path = Path(path)
