@@ -15,12 +15,13 @@ def box(cx: float, cy: float, h: float = 80.0) -> list[float]:
     return [cx - h / 2, cy - h / 2, cx + h / 2, cy + h / 2]
 
 
-def run(tracker: FaceTracker, frames: list[list[list[float]]], fps: float = 5.0) -> list[list[int]]:
+def run(
+    tracker: FaceTracker, frames: list[list[list[float]]], fps: float = 5.0, scores=None
+) -> list[list[int]]:
     ids = []
     for i, boxes in enumerate(frames):
-        dets = Detections(
-            np.array(boxes, np.float32).reshape(-1, 4), np.ones(len(boxes), np.float32)
-        )
+        score = np.ones(len(boxes)) if scores is None else np.asarray(scores[i])
+        dets = Detections(np.array(boxes, np.float32).reshape(-1, 4), score.astype(np.float32))
         ids.append(tracker.update(dets, T0 + timedelta(seconds=i / fps)).tracker_id.tolist())
     return ids
 
@@ -51,6 +52,15 @@ def test_stopping_after_walking_keeps_the_track():
     xs = [100, 220, 340, 340, 340]
     ids = run(FaceTracker(), [[box(x, 200)] for x in xs])
     assert len({i[0] for i in ids}) == 1
+
+
+def test_weak_detections_extend_tracks_but_never_start_one():
+    xs = [100, 150, 200, 250]
+    # a weak detection alone (background clutter) is dropped
+    assert run(FaceTracker(), [[box(500, 300)]], scores=[[-0.3]]) == [[]]
+    # a face found once confidently, then only weakly, stays one track
+    ids = run(FaceTracker(), [[box(x, 200)] for x in xs], scores=[[1.0], [-0.3], [-0.4], [-0.2]])
+    assert len({i[0] for i in ids}) == 1 and all(len(i) == 1 for i in ids)
 
 
 def test_track_ends_after_the_gap():

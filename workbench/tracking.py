@@ -7,6 +7,9 @@ it most or whose predicted centre is closest: a track seen twice either kept its
 velocity (constant-velocity prediction, as SORT's Kalman filter) or stopped; a track
 seen once may have moved at walking speed in any direction (up to ``max_speed`` face
 heights per second). Sizes must agree (a face does not grow or shrink by half between detections).
+Detections below ``start_score`` (a face seen poorly: small, blurred, turned) may extend a
+track but never start one, so lowering the detector's threshold keeps a hard face tracked
+without letting background clutter become tracks (ByteTrack's second association).
 A track ends when it has not been seen for ``max_gap_s``, or at a scene cut. The
 tracker keeps for each track the few best faces to embed.
 """
@@ -48,35 +51,44 @@ class FaceTracker:
         max_center_shift: float = 0.8,
         max_speed: float = 10.0,
         max_size_ratio: float = 1.5,
+        start_score: float = 0.0,
     ):
         self.max_gap_s = max_gap_s
         self.min_iou = min_iou
         self.max_center_shift = max_center_shift  # off the predicted centre, in face heights
         self.max_speed = max_speed  # face heights per second (a brisk walk is about 6)
         self.max_size_ratio = max_size_ratio
+        self.start_score = start_score  # weaker detections only extend tracks
         self.active: dict[int, FaceTrack] = {}
         self._ended: list[FaceTrack] = []
         self._ids = itertools.count(1)
 
     def update(self, dets: Detections, ts: datetime) -> Detections:
+        """Assign detections to tracks (as ByteTrack: confident ones first, then weak ones,
+        which may only extend a track, never start one); returns the kept detections."""
         self._expire(ts)
         tracks = list(self.active.values())
         ids = np.full(len(dets), -1, np.int64)
+        strong = dets.score >= self.start_score
         if tracks and len(dets):
             affinity = self._affinity(dets, tracks, ts)
             taken: set[int] = set()
-            for flat in np.argsort(-affinity, axis=None):
-                d, t = np.unravel_index(flat, affinity.shape)
-                if affinity[d, t] < 0:
-                    break
-                if ids[d] < 0 and t not in taken:
-                    ids[d] = tracks[t].id
-                    taken.add(int(t))
+            for rows in (strong, ~strong):
+                masked = np.where(rows[:, None], affinity, -1.0)
+                for flat in np.argsort(-masked, axis=None):
+                    d, t = np.unravel_index(flat, masked.shape)
+                    if masked[d, t] < 0:
+                        break
+                    if ids[d] < 0 and t not in taken:
+                        ids[d] = tracks[t].id
+                        taken.add(int(t))
         for i in range(len(dets)):
-            if ids[i] < 0:
+            if ids[i] < 0 and strong[i]:
                 track = FaceTrack(next(self._ids), dets.xyxy[i], ts, ts)
                 self.active[track.id] = track
                 ids[i] = track.id
+            if ids[i] < 0:
+                continue
             track = self.active[int(ids[i])]
             dt = (ts - track.last_ts).total_seconds()
             if dt > 0:
@@ -84,7 +96,7 @@ class FaceTracker:
             track.box, track.last_ts = dets.xyxy[i].copy(), ts
             track.sightings += 1
         dets.tracker_id = ids
-        return dets
+        return dets[ids >= 0]
 
     def _affinity(self, dets: Detections, tracks: list[FaceTrack], ts: datetime) -> np.ndarray:
         """(detections, tracks) -> higher is better; -1 where a pair cannot be the same face."""
