@@ -931,14 +931,13 @@ def score_store(out_dir: Path, store) -> dict:
 
 
 def evaluate_seeds(out_dir: Path, log=None) -> dict:
-    """The seeds' approach: every frame through face_recognition, first match at 0.6 wins."""
-    import face_recognition
+    """The seeds' approach (benchmarks/seeds_reference.py) over every clip in order."""
+    from seeds_reference import SeedsIdentifier
 
     out_dir = Path(out_dir)
     visits, meta = read_truth(out_dir)
     clips = sorted({(v.start, v.clip) for v in visits})
-    known: list[np.ndarray] = []
-    names: list[str] = []
+    seeds = SeedsIdentifier()
     units = []
     t0 = time.perf_counter()
     for n, (_, name) in enumerate(clips, start=1):
@@ -949,17 +948,9 @@ def evaluate_seeds(out_dir: Path, log=None) -> dict:
             ok, frame = cap.read()
             if not ok:
                 break
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            locs = face_recognition.face_locations(rgb)
-            encs = face_recognition.face_encodings(rgb, locs)
-            for (top, right, bottom, left), enc in zip(locs, encs, strict=True):
-                matches = face_recognition.compare_faces(known, enc, tolerance=0.6)
-                if True in matches:
-                    cid = names[matches.index(True)]
-                else:
-                    cid = f"S{len(names) + 1:05d}"
-                    known.append(enc)
-                    names.append(cid)
+            for (top, right, bottom, left), cid in seeds.faces(
+                cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            ):
                 t = np.array([i / fps])
                 v = assign(
                     visits,
@@ -974,7 +965,7 @@ def evaluate_seeds(out_dir: Path, log=None) -> dict:
         if log:
             log(f"seeds {n}/{len(clips)} {name} {time.perf_counter() - t0:.0f}s")
     wall = time.perf_counter() - t0
-    metrics = score(visits, units, set(names))
+    metrics = score(visits, units, set(seeds.names))
     metrics["faces"] = len(units)
     metrics["wall_s"] = round(wall, 1)
     metrics["video_s"] = round(sum(meta["clips"].values()), 1)

@@ -79,6 +79,22 @@ class DetectionConfig(_Strict):
     track_max_gap_s: float = Field(
         1.5, gt=0, le=60, description="A face track ends when not seen for this long."
     )
+    motion_gating: bool = Field(
+        True,
+        description="Detect faces only where something moved or a face is tracked (and in the whole frame every refresh_s); off: every sampled frame is searched whole.",
+    )
+    motion_threshold: int = Field(
+        20,
+        ge=1,
+        le=255,
+        description="Grey-level change (0-255, on a small blurred copy) that counts as motion. Raise it for noisy night footage; lower it for dim, low-contrast scenes.",
+    )
+    refresh_s: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="With motion gating, the whole frame is searched at least this often (people who hold still).",
+    )
     min_track_sightings: int = Field(
         2,
         ge=1,

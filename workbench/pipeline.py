@@ -21,8 +21,10 @@ from workbench.config import Config
 from workbench.detections import Detections
 from workbench.errors import WorkbenchError
 from workbench.faces import HogFaceDetector, describe, embed
+from workbench.gating import DetectionPlan, detect_in
 from workbench.identity import Gallery
-from workbench.sources import Frame, FrameSource, open_source
+from workbench.motion import MotionDetector
+from workbench.sources import Frame, FrameSource, open_source, prefetch
 from workbench.store import Store
 from workbench.tracking import FaceTrack, FaceTracker
 from workbench.writer import RunWriter
@@ -67,6 +69,9 @@ class FacePipeline:
         self.run_tag = run_tag
         self.detector = HogFaceDetector(config.detection.min_face_px, threshold=WEAK_FACE_SCORE)
         self.tracker = FaceTracker(config.detection.track_max_gap_s)
+        gate = config.detection.motion_gating and not stills
+        self.motion = MotionDetector(config.detection.motion_threshold) if gate else None
+        self.plan = DetectionPlan(config.detection.min_face_px, config.detection.refresh_s)
         self._last_hist: np.ndarray | None = None
         self._recent: list[FaceTrack] = []  # identified tracks that may overlap later ones
         self.track_rows: list[dict] = []
@@ -79,7 +84,21 @@ class FacePipeline:
         ):
             self.tracker.end_all()
         self._last_hist = hist
-        dets = self.tracker.update(self.detector.detect(frame.image), frame.ts)
+        if self.motion is None:
+            dets = self.detector.detect(frame.image)
+        else:
+            regions = self.plan.regions(
+                frame.image.shape,
+                frame.ts,
+                self.motion.update(frame.image),
+                list(self.tracker.active.values()),
+            )
+            dets = (
+                Detections.empty()
+                if regions is None
+                else detect_in(self.detector, frame.image, regions)
+            )
+        dets = self.tracker.update(dets, frame.ts)
         rows = self._describe(frame, dets)
         self._finish(self.tracker.pop_ended())
         return rows
@@ -239,7 +258,7 @@ def ingest_source(
             smoothing=0.1,
         )
         try:
-            for frame in source.frames(step):
+            for frame in prefetch(source.frames(step)):
                 rows = pipe.process(frame)
                 result.sightings += len(rows)
                 writer.frames = frame.index + 1

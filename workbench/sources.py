@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import struct
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -179,3 +181,44 @@ def open_source(path: str | os.PathLike, start: datetime | None = None) -> Frame
     if p.is_dir():
         return ImageFolderSource(p, start)
     return VideoFileSource(p, start)
+
+
+def prefetch(frames: Iterator[Frame], ahead: int = 8) -> Iterator[Frame]:
+    """Decode in a background thread, at most ``ahead`` frames in advance (memory stays flat).
+
+    OpenCV decodes without holding the GIL, so decoding overlaps detection on another core.
+    An error while reading is raised here, in the consumer; stopping early stops the thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+            return
+        put(done)
+
+    thread = threading.Thread(target=read, name="decode", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()

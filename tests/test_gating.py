@@ -1,0 +1,127 @@
+"""Motion gating and region detection: skip what does not move, search only where it does."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from workbench.faces import HogFaceDetector
+from workbench.gating import DetectionPlan, detect_in
+from workbench.motion import MotionDetector
+from workbench.tracking import FaceTrack
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+OBAMA = (
+    Path(__file__).resolve().parents[2] / "shared/data/face-recognition-ageitgey/examples/obama.jpg"
+)
+
+
+def scene(rng: np.random.Generator, gain: float = 1.0, square_at: int | None = None):
+    """A textured 640x360 frame with sensor noise, optionally a bright square at x=square_at."""
+    base = np.tile(np.linspace(40, 200, 640, dtype=np.float32), (360, 1))
+    base += 30 * np.sin(np.arange(360, dtype=np.float32) / 9)[:, None]
+    if square_at is not None:
+        base[150:230, square_at : square_at + 80] = 250
+    noisy = base * gain + rng.normal(0, 6, base.shape)
+    return cv2.cvtColor(np.clip(noisy, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+def test_noise_and_exposure_changes_are_not_motion():
+    rng = np.random.default_rng(0)
+    motion = MotionDetector()
+    assert len(motion.update(scene(rng))) == 0  # first frame: learns the background
+    for gain in [1.0, 1.0, 1.15, 1.15, 0.9]:
+        assert len(motion.update(scene(rng, gain))) == 0
+
+
+def test_a_moving_object_is_found_where_it_is():
+    rng = np.random.default_rng(1)
+    motion = MotionDetector()
+    motion.update(scene(rng))
+    boxes = motion.update(scene(rng, square_at=300))
+    assert len(boxes) == 1
+    x1, y1, x2, y2 = boxes[0]
+    assert x1 <= 300 and x2 >= 380 and y1 <= 150 and y2 >= 230
+    assert x2 - x1 < 200 and y2 - y1 < 200  # the square, not the frame
+
+
+def test_lights_switched_on_relearn_the_background():
+    rng = np.random.default_rng(2)
+    motion = MotionDetector()
+    motion.update(scene(rng))
+    bright = scene(rng) // 4 + np.uint8(180)  # contrast and level change everywhere
+    assert len(motion.update(bright)) == 0
+    assert len(motion.update(bright)) == 0  # the new scene is now the background
+
+
+def track_at(x: float, velocity=None) -> FaceTrack:
+    t = FaceTrack(1, np.array([x, 100, x + 60, 160], np.float32), T0, T0, sightings=2)
+    t.velocity = None if velocity is None else np.array(velocity, np.float32)
+    return t
+
+
+def test_plan_skips_still_frames_and_refreshes():
+    plan = DetectionPlan(min_face_px=40, refresh_s=10)
+    shape, none = (360, 640, 3), np.zeros((0, 4), np.float32)
+    np.testing.assert_array_equal(plan.regions(shape, T0, none, []), [[0, 0, 640, 360]])
+    assert plan.regions(shape, T0 + timedelta(seconds=1), none, []) is None
+    refresh = plan.regions(shape, T0 + timedelta(seconds=10.1), none, [])
+    np.testing.assert_array_equal(refresh, [[0, 0, 640, 360]])
+
+
+def test_plan_searches_around_motion_and_tracks_only():
+    plan = DetectionPlan(min_face_px=40)
+    shape, none = (360, 640, 3), np.zeros((0, 4), np.float32)
+    plan.regions(shape, T0, none, [])
+    ts = T0 + timedelta(seconds=0.2)
+    motion = np.array([[500, 200, 560, 300]], np.float32)
+    regions = plan.regions(shape, ts, motion, [track_at(50, velocity=[100, 0])])
+    assert len(regions) == 2
+    area = ((regions[:, 2:] - regions[:, :2]).prod(axis=1)).sum()
+    assert area < 0.6 * 640 * 360
+    # the track's region is ahead of it (it moves right at 100 px/s)
+    track_region = regions[regions[:, 0].argmin()]
+    assert track_region[2] > 50 + 60 + 20
+    # a face standing still with nothing moving is looked at about once a second
+    still = track_at(300, velocity=[0, 0])
+    assert plan.regions(shape, ts + timedelta(seconds=0.2), none, [still]) is None
+    assert plan.regions(shape, ts + timedelta(seconds=1.2), none, [still]) is not None
+
+
+@pytest.mark.skipif(not OBAMA.exists(), reason="needs ../shared/data (face-recognition-ageitgey)")
+def test_detecting_in_regions_finds_the_same_face_once():
+    image = cv2.imread(str(OBAMA))
+    detector = HogFaceDetector(40)
+    whole = detector.detect(image)
+    assert len(whole) == 1
+    x1, y1, x2, y2 = whole.xyxy[0]
+    h = y2 - y1
+    around = np.array(
+        [[x1 - h, y1 - h, x2 + h, y2 + h], [x1 - h / 2, y1 - h, x2 + 2 * h, y2 + h]], np.float32
+    )
+    around = np.clip(around, 0, [image.shape[1], image.shape[0]] * 2)
+    found = detect_in(detector, image, around)
+    assert len(found) == 1
+    np.testing.assert_allclose(found.xyxy[0], whole.xyxy[0], atol=0.1 * h)
+    assert len(detect_in(detector, image, np.array([[0, 0, 30, 30]], np.float32))) == 0
+
+
+def test_decoding_ahead_keeps_order_errors_and_stops_early():
+    from workbench.sources import prefetch
+
+    assert list(prefetch(iter(range(100)), ahead=4)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise OSError("disk went away")
+
+    got = []
+    with pytest.raises(OSError, match="disk went away"):
+        for x in prefetch(broken()):
+            got.append(x)
+    assert got == [1]
+    endless = prefetch(iter(range(10**9)), ahead=2)
+    assert next(endless) == 0
+    endless.close()  # stops the reading thread instead of hanging
