@@ -232,3 +232,21 @@ def test_cli_customers(shop):
     )
     r = run(main, ["customers", "consolidate", "--dry-run", *store])
     assert r.exit_code == 0 and "0 customers merged (dry run)" in r.output
+
+
+def test_consolidation_needs_more_evidence_from_fewer_tracks(make_store):
+    # one person's views 0.5 apart: beyond match_distance (0.46), within consolidate_distance
+    rng = np.random.default_rng(5)
+    p = _person(rng)
+    q, _ = np.linalg.qr(rng.normal(size=(128, 6)))
+    views = [(p + r * q[:, k]).astype(np.float32) for k, r in enumerate([0.3] * 5 + [0.4])]
+    day = timedelta(days=1)
+    # one track each: a single pair, as uncertain as any single comparison
+    one = make_store("one")
+    write_tracks(one, [("a", "C00001", T0, 10, views[0]), ("b", "C00002", T0 + day, 10, views[5])])
+    assert consolidate(one)["customers_merged"] == 0
+    # five tracks against one: the average of five pairs is evidence enough
+    many = make_store("many")
+    rows = [(f"a{k}", "C00001", T0 + k * day, 10, views[k]) for k in range(5)]
+    write_tracks(many, [*rows, ("b", "C00002", T0 + 6 * day, 10, views[5])])
+    assert consolidate(many)["customers_merged"] == 1
