@@ -29,6 +29,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0
+	$(BIN)/python -m pip install --quiet --no-deps trackers==2.6.1  # asks for non-headless opencv-python
 	$(BIN)/python -c "import dlib, face_recognition, cv2, duckdb; print('python packages ready: dlib', dlib.__version__)"
 	touch $(STAMP)
 

@@ -25,6 +25,9 @@ _NAMES = {
     "run_report": "workbench.report",
     "simulate_shop": "workbench.simulate",
     "WorkbenchError": "workbench.errors",
+    "import_transactions": "workbench.transactions",
+    "forecast_footfall": "workbench.forecast",
+    "export_report": "workbench.excel",
 }
 
 __all__ = [
@@ -39,17 +42,23 @@ __all__ = [
     "run_report",
     "simulate_shop",
     "WorkbenchError",
+    "import_transactions",
+    "forecast_footfall",
+    "export_report",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from workbench.config import Config, load_config
     from workbench.errors import WorkbenchError
+    from workbench.excel import export_report
     from workbench.export import export_table
+    from workbench.forecast import forecast_footfall
     from workbench.pipeline import ingest
     from workbench.report import run_report
     from workbench.simulate import simulate_shop
     from workbench.sources import open_source
     from workbench.store import Store
+    from workbench.transactions import import_transactions
     from workbench.writer import RunWriter
 
 

@@ -1,12 +1,15 @@
 """Shop analytics as plain functions: a store (and a date range or day) in, a DataFrame out.
 
-Every function reads the store's views (``visits``, ``transactions``,
-``sightings``, ``customers``), never video, so any notebook, dashboard or report
-can recompute them at any time. Days and hours are local to the site: the
-timezone in the store's configuration (``timezone:`` in workbench.yml). Local
-times in the results are shown without a timezone, as a shop clock shows them.
+Every function reads the store's views, never video, so any notebook, dashboard
+or report can recompute them at any time. The SQL of each figure lives once in
+``workbench.metrics_sql``: the views apply it to the whole store, these functions
+to a slice of it. Days and hours are local to each camera (its ``timezone:``, else
+the site's); local times are shown without a timezone, as a shop clock shows them.
+Staff are left out.
 
-Pass ``camera="..."`` to look at one camera only; by default all cameras count.
+Filters: ``start``/``end`` (local dates, inclusive; without them, the whole
+history in the store) and ``camera`` (one camera; by default all count).
+Roll-ups: ``period_summary(store, "week" | "month" | "quarter" | "year")``.
 """
 
 from __future__ import annotations
@@ -16,123 +19,40 @@ from datetime import date
 
 import pandas as pd
 
+from workbench import metrics_sql as m
 from workbench.store import Store
 
 log = logging.getLogger(__name__)
 
-# The SQL lives here, once. Each query is built from the same two CTEs, which put
-# every visit and every transaction on the site's local clock and apply the camera
-# filter. Parameters are named: $tz, $start, $end (local dates), $camera (or NULL).
-_BASE = """
-WITH v AS (
-    SELECT *, date_trunc('second', timezone($tz, start)) AS local_start,
-           date_trunc('second', timezone($tz, "end")) AS local_end,
-           CAST(timezone($tz, start) AS DATE) AS day
-    FROM visits
-    WHERE $camera::VARCHAR IS NULL OR camera = $camera
-), t AS (
-    SELECT *, timezone($tz, ts) AS local_ts, CAST(timezone($tz, ts) AS DATE) AS day,
-           payment_status = 'Unpaid' AS unpaid
-    FROM transactions
-    WHERE $camera::VARCHAR IS NULL OR camera = $camera
-), days AS (
-    SELECT CAST(d AS DATE) AS day FROM generate_series($start::DATE, $end::DATE, INTERVAL 1 DAY) g(d)
-)
-"""
-
-_DAILY = """
-, vd AS (
-    SELECT day, count(*) AS visits, count(DISTINCT customer_id) AS unique_customers,
-           count(DISTINCT customer_id) FILTER (WHERE is_new) AS new_customers,
-           avg(dwell_s) AS avg_dwell_s, min(local_start) AS first_visit, max(local_end) AS last_visit
-    FROM v WHERE day BETWEEN $start AND $end GROUP BY day
-), td AS (
-    SELECT day, count(*) AS transactions, sum(amount) AS revenue,
-           coalesce(sum(amount) FILTER (WHERE unpaid), 0) AS unpaid_amount
-    FROM t WHERE day BETWEEN $start AND $end GROUP BY day
-)
-SELECT days.day,
-       coalesce(visits, 0) AS visits,
-       coalesce(unique_customers, 0) AS unique_customers,
-       coalesce(new_customers, 0) AS new_customers,
-       coalesce(unique_customers - new_customers, 0) AS returning_customers,
-       avg_dwell_s, first_visit, last_visit,
-       coalesce(transactions, 0) AS transactions,
-       coalesce(revenue, 0) AS revenue,
-       coalesce(unpaid_amount, 0) AS unpaid_amount
-FROM days LEFT JOIN vd USING (day) LEFT JOIN td USING (day)
-ORDER BY days.day
-"""
-
-_HOURLY = """
-, hours AS (SELECT CAST(range AS INTEGER) AS hour FROM range(24)),
-vh AS (
-    SELECT hour(local_start) AS hour, count(*) AS visits, count(DISTINCT customer_id) AS unique_customers
-    FROM v WHERE day = $start GROUP BY 1
-), sh AS (
-    SELECT hour(timezone($tz, ts)) AS hour, count(DISTINCT track_id) AS people_seen
-    FROM sightings
-    WHERE CAST(timezone($tz, ts) AS DATE) = $start AND ($camera::VARCHAR IS NULL OR camera = $camera)
-    GROUP BY 1
-)
-SELECT hour, coalesce(visits, 0) AS visits, coalesce(unique_customers, 0) AS unique_customers,
-       coalesce(people_seen, 0) AS people_seen
-FROM hours LEFT JOIN vh USING (hour) LEFT JOIN sh USING (hour)
-ORDER BY hour
-"""
-
-_PAYMENTS = """
-SELECT payment_mode, count(*) AS transactions, CAST(sum(number_of_cans) AS BIGINT) AS cans,
-       sum(amount) AS amount,
-       coalesce(sum(amount) FILTER (WHERE NOT unpaid), 0) AS paid_amount,
-       coalesce(sum(amount) FILTER (WHERE unpaid), 0) AS unpaid_amount,
-       count(*) FILTER (WHERE unpaid) AS unpaid_transactions
-FROM t WHERE day BETWEEN $start AND $end
-GROUP BY payment_mode
-ORDER BY amount DESC, payment_mode
-"""
-
-_TOP_CUSTOMERS = """
-, vc AS (
-    SELECT customer_id, count(*) AS visits, count(DISTINCT day) AS days_visited,
-           min(local_start) AS first_visit, max(local_start) AS last_visit,
-           round(avg(dwell_s), 1) AS avg_dwell_s
-    FROM v WHERE day BETWEEN $start AND $end GROUP BY customer_id
-), tc AS (
-    SELECT customer_id, count(*) AS transactions, CAST(sum(number_of_cans) AS BIGINT) AS cans, sum(amount) AS amount,
-           coalesce(sum(amount) FILTER (WHERE unpaid), 0) AS unpaid_amount
-    FROM t WHERE day BETWEEN $start AND $end GROUP BY customer_id
-)
-SELECT vc.customer_id, c.label, vc.visits, vc.days_visited, vc.first_visit, vc.last_visit,
-       vc.avg_dwell_s, coalesce(tc.transactions, 0) AS transactions, coalesce(tc.cans, 0) AS cans,
-       coalesce(tc.amount, 0) AS amount, coalesce(tc.unpaid_amount, 0) AS unpaid_amount
-FROM vc LEFT JOIN tc USING (customer_id) LEFT JOIN customers c USING (customer_id)
-WHERE NOT coalesce(c.is_staff, false)
-ORDER BY vc.visits DESC, amount DESC, vc.customer_id
-LIMIT $n
-"""
+# The slice every function works on. Parameters: $start, $end (local dates), $camera (or NULL).
+_CAMERA = "($camera::VARCHAR IS NULL OR camera = $camera)"
+_VISITS = f"(SELECT * FROM visits WHERE local_day BETWEEN $start AND $end AND {_CAMERA})"
+_TX = f"(SELECT * FROM {m.CUSTOMER_TX} x WHERE local_day BETWEEN $start AND $end AND {_CAMERA})"
+# a visit converts with a paid record linked to it, at whatever camera or day it was paid
+_PAID = f"(SELECT * FROM {m.CUSTOMER_TX} x WHERE visit_local_day BETWEEN $start AND $end)"
+_DAYS = "SELECT CAST(d AS DATE) AS day FROM generate_series($start::DATE, $end::DATE, INTERVAL 1 DAY) g(d)"
 
 
 def _run(
     store: Store, sql: str, start: date, end: date, camera: str | None, **extra
 ) -> pd.DataFrame:
-    params = {"tz": store.config.timezone, "start": start, "end": end, "camera": camera, **extra}
-    return store.query(_BASE + sql, params)
+    return store.query(sql, {"start": start, "end": end, "camera": camera, **extra})
 
 
-def _range(store: Store, start: date | None, end: date | None) -> tuple[date, date]:
-    """Fill a missing start or end with the first or last local day that has visits or sales."""
+def date_range(
+    store: Store, start: date | None = None, end: date | None = None
+) -> tuple[date, date]:
+    """Fill a missing start or end with the first or last local day with visits or sales."""
     if start is not None and end is not None:
         return start, end
     row = store.query(
-        "SELECT min(d), max(d) FROM (SELECT CAST(timezone($tz, start) AS DATE) d FROM visits "
-        "UNION ALL SELECT CAST(timezone($tz, ts) AS DATE) FROM transactions)",
-        {"tz": store.config.timezone},
+        "SELECT min(d), max(d) FROM (SELECT local_day d FROM visits "
+        "UNION ALL SELECT local_day FROM transactions)"
     ).iloc[0]
     today = pd.Timestamp.now(tz=store.config.timezone).date()
-    first = row.iloc[0] if pd.notna(row.iloc[0]) else today
-    last = row.iloc[1] if pd.notna(row.iloc[1]) else today
-    return start or pd.Timestamp(first).date(), end or pd.Timestamp(last).date()
+    first = pd.Timestamp(row.iloc[0]).date() if pd.notna(row.iloc[0]) else today
+    last = pd.Timestamp(row.iloc[1]).date() if pd.notna(row.iloc[1]) else today
+    return start or first, end or last
 
 
 def daily_summary(
@@ -144,22 +64,80 @@ def daily_summary(
     visit ever), ``returning_customers``, ``avg_dwell_s``, ``first_visit`` and
     ``last_visit`` (local time of the first arrival and the last departure: the
     shop's effective opening and closing), ``transactions``, ``revenue`` (all sales,
-    paid or not) and ``unpaid_amount`` (the part of ``revenue`` still unpaid).
-    Without ``start``/``end`` the whole history in the store is summarised.
+    paid or not), ``unpaid_amount`` (the part of ``revenue`` still unpaid) and
+    ``conversion`` (visits with a paid till record / visits).
     """
-    start, end = _range(store, start, end)
-    return _run(store, _DAILY, start, end, camera)
+    return period_summary(store, "day", start, end, camera)
+
+
+def period_summary(
+    store: Store,
+    period: str = "week",
+    start: date | None = None,
+    end: date | None = None,
+    camera: str | None = None,
+) -> pd.DataFrame:
+    """``daily_summary`` rolled up by ``period``: day, week (from Monday), month, quarter, year.
+
+    Distinct counts (customers, new customers) are distinct over the whole period,
+    not sums of days. The first column is ``day``, or ``period_start`` for longer periods.
+    """
+    start, end = date_range(store, start, end)
+    return _run(store, m.summary(period, _VISITS, _TX, _DAYS, _PAID), start, end, camera)
 
 
 def hourly_traffic(store: Store, day: date, camera: str | None = None) -> pd.DataFrame:
     """Traffic per local hour (0-23) of ``day``, quiet hours included.
 
     Columns: ``hour``, ``visits`` (visits that began in the hour),
-    ``unique_customers`` (customers among them) and ``people_seen`` (face tracks
-    seen at any moment of the hour, including people who stayed across the hour
-    and people who were never identified).
+    ``unique_customers`` (customers among them), ``transactions`` and ``revenue``
+    (till records of the hour), and ``people_seen``: people in view at any moment of
+    the hour (face tracks, identified or not, staff excluded), so someone who stayed
+    across two hours counts in both.
     """
-    return _run(store, _HOURLY, day, day, camera)
+    seen = """
+    WITH s AS (
+        SELECT s.track_id, local_time(s.camera, s.start) AS ls, local_time(s.camera, s."end") AS le
+        FROM track_spans s LEFT JOIN customer_labels l USING (customer_id)
+        WHERE s.local_day BETWEEN $start::DATE - 1 AND $start AND NOT coalesce(l.is_staff, false)
+          AND ($camera::VARCHAR IS NULL OR s.camera = $camera)
+    )
+    SELECT h.range AS hour, count(DISTINCT s.track_id) AS people_seen
+    FROM range(24) h JOIN s ON s.ls < $start::TIMESTAMP + to_hours(h.range + 1)
+                           AND s.le >= $start::TIMESTAMP + to_hours(h.range)
+    GROUP BY 1"""
+    sql = f"""SELECT hourly.* EXCLUDE (day), coalesce(people_seen, 0) AS people_seen
+    FROM ({m.hourly(_VISITS, _TX, _DAYS)}) hourly LEFT JOIN ({seen}) USING (hour) ORDER BY hour"""
+    return _run(store, sql, day, day, camera)
+
+
+def busy_hours(
+    store: Store,
+    start: date | None = None,
+    end: date | None = None,
+    camera: str | None = None,
+    n: int = 3,
+) -> pd.DataFrame:
+    """Peak and idle hours: average visits per local hour over the days of the range.
+
+    Columns: ``hour``, ``visits`` (total), ``avg_visits`` (per day of the range),
+    ``share`` of all visits, and ``label``: ``peak`` for the ``n`` busiest hours,
+    ``idle`` for the ``n`` quietest hours the shop is open (hours with at least
+    one visit in the range), ``closed`` for hours without any visit, else empty.
+    """
+    start, end = date_range(store, start, end)
+    hourly = _run(store, m.hourly(_VISITS, _TX, _DAYS), start, end, camera)
+    out = hourly.groupby("hour", as_index=False)["visits"].sum()
+    days = max(1, (end - start).days + 1)
+    out["avg_visits"] = out["visits"] / days
+    out["share"] = out["visits"] / max(1, out["visits"].sum())
+    out["label"] = ""
+    is_open = out["visits"] > 0
+    out.loc[~is_open, "label"] = "closed"
+    ranked = out[is_open].sort_values(["visits", "hour"])
+    out.loc[ranked.index[:n], "label"] = "idle"
+    out.loc[ranked.index[::-1][:n], "label"] = "peak"
+    return out
 
 
 def payment_summary(
@@ -170,7 +148,53 @@ def payment_summary(
     Columns: ``payment_mode``, ``transactions``, ``cans``, ``amount`` (all sales),
     ``paid_amount``, ``unpaid_amount`` and ``unpaid_transactions``; largest amount first.
     """
-    return _run(store, _PAYMENTS, day, end or day, camera)
+    sql = f"""SELECT payment_mode, sum(transactions) AS transactions, sum(cans) AS cans,
+        sum(amount) AS amount, sum(paid_amount) AS paid_amount,
+        sum(unpaid_amount) AS unpaid_amount, sum(unpaid_transactions) AS unpaid_transactions
+        FROM ({m.payments(_TX)}) GROUP BY payment_mode ORDER BY amount DESC, payment_mode"""
+    df = _run(store, sql, day, end or day, camera)
+    return df.astype({c: "int64" for c in ("transactions", "cans", "unpaid_transactions")})
+
+
+def cans_per_day(
+    store: Store, start: date | None = None, end: date | None = None, camera: str | None = None
+) -> pd.DataFrame:
+    """Cans sold per local day and can size (``day``, ``can_size``, ``cans``, ``transactions``)."""
+    start, end = date_range(store, start, end)
+    return _run(store, m.cans(_TX), start, end, camera)
+
+
+def customer_spend(
+    store: Store, start: date | None = None, end: date | None = None, camera: str | None = None
+) -> pd.DataFrame:
+    """Per customer: ``transactions``, ``cans``, ``amount_paid``, ``amount_unpaid``, first and
+    last purchase (and ``label``); biggest spenders first."""
+    start, end = date_range(store, start, end)
+    return _run(store, m.spend_view(f"({m.spend(_TX)})"), start, end, camera)
+
+
+def unpaid(
+    store: Store, start: date | None = None, end: date | None = None, camera: str | None = None
+) -> pd.DataFrame:
+    """Every unpaid till record of the range, newest first, with its customer and visit."""
+    start, end = date_range(store, start, end)
+    return _run(store, m.unpaid(_TX), start, end, camera)
+
+
+def repeat_defaulters(
+    store: Store,
+    start: date | None = None,
+    end: date | None = None,
+    camera: str | None = None,
+    min_unpaid: int = 2,
+) -> pd.DataFrame:
+    """Customers who left without paying at least ``min_unpaid`` times, most owed first.
+
+    Columns: ``customer_id``, ``label``, ``unpaid_count``, ``unpaid_amount``,
+    ``last_unpaid``, ``transactions`` and ``unpaid_share``.
+    """
+    start, end = date_range(store, start, end)
+    return _run(store, m.defaulters_view(f"({m.spend(_TX)})", min_unpaid), start, end, camera)
 
 
 def top_customers(
@@ -187,5 +211,87 @@ def top_customers(
     arrival times), ``avg_dwell_s``, ``transactions``, ``cans``, ``amount`` and
     ``unpaid_amount``. Ties are broken by amount bought.
     """
-    start, end = _range(store, start, end)
-    return _run(store, _TOP_CUSTOMERS, start, end, camera, n=int(n))
+    start, end = date_range(store, start, end)
+    sql = f"""
+    WITH vc AS (
+        SELECT customer_id, count(*) AS visits, count(DISTINCT local_day) AS days_visited,
+               date_trunc('second', min(local_start)) AS first_visit,
+               date_trunc('second', max(local_start)) AS last_visit,
+               round(avg(dwell_s), 1) AS avg_dwell_s
+        FROM {_VISITS} GROUP BY customer_id
+    ), tc AS (
+        SELECT customer_id, transactions, cans, amount_paid + amount_unpaid AS amount,
+               amount_unpaid AS unpaid_amount
+        FROM ({m.spend(_TX)})
+    )
+    SELECT vc.customer_id, l.label, vc.visits, vc.days_visited, vc.first_visit, vc.last_visit,
+           vc.avg_dwell_s, coalesce(tc.transactions, 0) AS transactions,
+           coalesce(tc.cans, 0) AS cans, coalesce(tc.amount, 0) AS amount,
+           coalesce(tc.unpaid_amount, 0) AS unpaid_amount
+    FROM vc LEFT JOIN tc USING (customer_id) LEFT JOIN customer_labels l USING (customer_id)
+    ORDER BY vc.visits DESC, amount DESC, vc.customer_id
+    LIMIT $n"""
+    return _run(store, sql, start, end, camera, n=int(n))
+
+
+FREQUENCY_BUCKETS = ((1, 1, "1"), (2, 2, "2"), (3, 4, "3-4"), (5, 9, "5-9"), (10, None, "10+"))
+
+
+def visit_frequency(
+    store: Store, start: date | None = None, end: date | None = None, camera: str | None = None
+) -> pd.DataFrame:
+    """How often customers came in the range: ``bucket`` of visits (1, 2, 3-4, 5-9, 10+),
+    ``customers`` in it, their ``visits``, and each bucket's ``share`` of customers."""
+    start, end = date_range(store, start, end)
+    per_customer = _run(
+        store,
+        f"SELECT customer_id, count(*) AS visits FROM {_VISITS} GROUP BY 1",
+        start,
+        end,
+        camera,
+    )
+    rows = []
+    for lo, hi, name in FREQUENCY_BUCKETS:
+        sel = per_customer["visits"].between(lo, hi if hi is not None else float("inf"))
+        rows.append({"bucket": name, "customers": int(sel.sum()),
+                     "visits": int(per_customer.loc[sel, "visits"].sum())})  # fmt: skip
+    out = pd.DataFrame(rows)
+    out["share"] = out["customers"] / max(1, len(per_customer))
+    return out
+
+
+def lapsed_regulars(
+    store: Store,
+    days: int = 14,
+    min_visits: int = 5,
+    as_of: date | None = None,
+    camera: str | None = None,
+) -> pd.DataFrame:
+    """Regulars (``min_visits`` or more visits ever) not seen for more than ``days`` days.
+
+    ``as_of`` defaults to today (site time). Columns: ``customer_id``, ``label``,
+    ``visits``, ``first_seen`` and ``last_seen`` (local days), ``days_away``,
+    ``usual_gap_days`` (their median days between visits) and ``amount_unpaid``;
+    longest away first.
+    """
+    as_of = as_of or pd.Timestamp.now(tz=store.config.timezone).date()
+    sql = f"""
+    WITH v AS (SELECT * FROM visits WHERE {_CAMERA} AND local_day <= $end),
+    gaps AS (
+        SELECT customer_id, local_day - lag(local_day) OVER (PARTITION BY customer_id ORDER BY start) AS gap
+        FROM v
+    ), regulars AS (
+        SELECT customer_id, count(*) AS visits, min(local_day) AS first_seen,
+               max(local_day) AS last_seen
+        FROM v GROUP BY customer_id HAVING count(*) >= $min_visits
+    )
+    SELECT r.customer_id, l.label, r.visits, r.first_seen, r.last_seen,
+           $end::DATE - r.last_seen AS days_away,
+           (SELECT median(gap) FROM gaps g WHERE g.customer_id = r.customer_id) AS usual_gap_days,
+           coalesce(s.amount_unpaid, 0) AS amount_unpaid
+    FROM regulars r LEFT JOIN customer_labels l USING (customer_id)
+    LEFT JOIN customer_spend s USING (customer_id)
+    WHERE $end::DATE - r.last_seen > $days
+    ORDER BY days_away DESC, r.visits DESC, r.customer_id"""
+    params = {"end": as_of, "camera": camera, "days": int(days), "min_visits": int(min_visits)}
+    return store.query(sql, params)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,8 @@ import click
 from workbench.cli_audit import audit
 from workbench.cli_common import _store, store_option
 from workbench.cli_customers import customers
+from workbench.cli_data import import_, query
+from workbench.cli_people import models
 from workbench.errors import WorkbenchError
 
 log = logging.getLogger("workbench")
@@ -108,22 +110,44 @@ def ingest(ctx, paths, camera, start, store_dir, quiet):
 
 @main.command()
 @click.argument(
-    "table", type=click.Choice(["customers", "visits", "sightings", "tracks", "transactions"])
+    "table",
+    type=click.Choice(["customers", "visits", "sightings", "tracks", "transactions", "report"]),
 )
 @click.option(
     "--out",
     required=True,
     type=click.Path(dir_okay=False),
-    help="Output file: .csv, .parquet or .xlsx.",
+    help="Output file: .csv, .parquet or .xlsx (report: .xlsx).",
 )
+@click.option(
+    "--from", "start", help="report: first day, YYYY-MM-DD (default: 30 days before --to)."
+)
+@click.option("--to", "end", help="report: last day, YYYY-MM-DD (default: yesterday).")
+@click.option("--camera", help="report: one camera only (default: all).")
 @store_option
 @click.pass_context
-def export(ctx, table, out, store_dir):
-    """Export a table; timestamps are ISO 8601 in the camera's timezone."""
-    from workbench.export import export_table
+def export(ctx, table, out, start, end, camera, store_dir):
+    """Export a table, or `report`: an Excel workbook of a period (one formatted sheet per
+    table, with charts). Table timestamps are ISO 8601 in the camera's timezone.
 
-    n = export_table(_store(ctx, store_dir), table, out)
-    click.echo(f"wrote {n} rows to {out}")
+    Example: workbench export report --from 2026-11-01 --to 2026-11-30 --out november.xlsx
+    """
+    store = _store(ctx, store_dir)
+    if table != "report":
+        if start or end or camera:
+            raise click.UsageError("--from, --to and --camera apply to `export report` only")
+        from workbench.export import export_table
+
+        n = export_table(store, table, out)
+        click.echo(f"wrote {n} rows to {out}")
+        return
+    from workbench.excel import export_report
+
+    tz = ZoneInfo(store.config.timezone)
+    last = _parse_day(end, "--to") if end else datetime.now(tz).date() - timedelta(days=1)
+    first = _parse_day(start, "--from") if start else last - timedelta(days=29)
+    rows = export_report(store, first, last, out, camera=camera)
+    click.echo(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in rows.items()))
 
 
 @main.command()
@@ -144,17 +168,17 @@ def report(ctx, kind, day, store_dir, out_dir):
     from workbench.report import run_report
 
     store = _store(ctx, store_dir)
-    when = _parse_day(day) if day else None  # None: yesterday in the site's timezone
+    when = _parse_day(day, "--date") if day else None  # None: yesterday in the site's timezone
     path = run_report(store.root, kind=kind, date=when, out_dir=Path(out_dir), config=store.config)
     click.echo(f"report: {path}")
 
 
-def _parse_day(value: str) -> date:
+def _parse_day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
-            f"{value!r} is not a date; write YYYY-MM-DD", param_hint="--date"
+            f"{value!r} is not a date; write YYYY-MM-DD", param_hint=option
         ) from None
 
 
@@ -223,7 +247,10 @@ def compact(ctx, store_dir):
 
 
 main.add_command(customers)
+main.add_command(import_)
+main.add_command(query)
 main.add_command(audit)
+main.add_command(models)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -52,3 +52,66 @@ def faces(ctx, labels, root, as_json):
     for cid, people in result["customers"].items():
         if len(people) > 1:
             click.echo(f"false merge: {cid} holds {', '.join(people)}")
+
+
+def _line(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        x1, y1, x2, y2 = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r}: write the line's two ends as x1,y1,x2,y2 (pixels)"
+        ) from None
+    if (x1, y1) == (x2, y2):
+        raise click.BadParameter("the line's two ends are the same point")
+    return x1, y1, x2, y2
+
+
+@audit.command()
+@click.argument("video", type=click.Path(dir_okay=False))
+@click.option(
+    "--truth",
+    required=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Ground truth in MOTChallenge format: frame,id,x,y,w,h,... with 1-based frames.",
+)
+@click.option(
+    "--line",
+    callback=_line,
+    help="Also count crossings of this line, x1,y1,x2,y2 in pixels ('in' = towards the right-hand side walking from 1 to 2).",
+)
+@click.option(
+    "--detector",
+    type=click.Choice(["auto", "hog", "motion", "dnn"]),
+    help="Person detector (default: people.detector from the config).",
+)
+@click.option("--model", help="DNN model name for --detector dnn (see `workbench models`).")
+@click.option(
+    "--fps",
+    type=click.FloatRange(0.1, 120),
+    help="Detect this often per second of video (default: every frame, as MOTChallenge scores).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print only the JSON result.")
+@click.pass_context
+def counting(ctx, video, truth, line, detector, model, fps, as_json):
+    """Score people detection, tracking and counting on VIDEO against ground truth.
+
+    Prints frames, people_true, people_pred (distinct tracks), count_mae (people in
+    frame, mean absolute error), mota and idf1 (py-motmetrics, IoU >= 0.5), and with
+    --line, crossings_true and crossings_pred.
+    """
+    from workbench.audit_counting import audit_counting
+
+    file = config_path(ctx.obj)
+    cfg = load_config(file) if file else Config()
+    if detector:
+        cfg.people.detector = detector
+    if model:
+        cfg.people.model = model
+    result = audit_counting(video, truth, cfg, line=line, fps=fps)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for k, v in result.items():
+        click.echo(f"{k}: {v}")

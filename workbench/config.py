@@ -17,6 +17,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from workbench.config_people import (
+    FloorConfig,
+    LineConfig,
+    PeopleConfig,
+    ZoneConfig,
+    check_camera_geometry,
+)
 from workbench.errors import ConfigError
 
 CONFIG_ENV = "WORKBENCH_CONFIG"
@@ -52,12 +59,35 @@ class CameraConfig(_Strict):
         None, description="IANA timezone of the camera; defaults to the site timezone."
     )
     name: str | None = Field(None, description="Human-readable name shown in dashboards.")
+    lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Zones (areas) to monitor.")
+    floor: FloorConfig | None = Field(None, description="Floor-plan mapping from 4 marked points.")
 
     _tz = field_validator("timezone")(lambda v: v if v is None else _check_timezone(v))
 
+    @model_validator(mode="after")
+    def _geometry(self) -> CameraConfig:
+        check_camera_geometry(self.id, self.lines, self.zones, self.floor)
+        return self
+
 
 class DetectionConfig(_Strict):
-    face_detector: Literal["hog"] = Field("hog", description="Face detector backend.")
+    face_detector: Literal[
+        "auto",
+        "hog",
+        "haar",
+        "cnn",
+        "yunet",
+        "blazeface",
+        "blazeface_full",
+        "haar_hog",
+        "yunet_hog",
+        "blazeface_hog",
+        "blazeface_full_hog",
+    ] = Field(
+        "hog",
+        description="Face detector backend (workbench.face_detectors; figures in docs/benchmarks.md). 'auto': yunet where its wheel (yuface) is installed, else hog. '<name>_hog': <name> proposes faces, dlib HOG confirms each in a small crop.",
+    )
     detect_fps: float = Field(
         5.0,
         gt=0,
@@ -152,6 +182,20 @@ class VisitConfig(_Strict):
     )
 
 
+class TransactionsConfig(_Strict):
+    till_camera: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="Camera that sees the till. A till record without a customer id is linked to the customer whose visit at this camera is in progress at its time; without it, visits at any camera count.",
+    )
+    link_window_s: float = Field(
+        120.0,
+        ge=0,
+        le=3600,
+        description="A till record up to this many seconds before a visit starts or after it ends still belongs to it (till clocks drift; people step out of view to pay).",
+    )
+
+
 class EmailChannel(_Strict):
     host: str
     port: int = Field(587, ge=1, le=65535)
@@ -183,7 +227,9 @@ class Config(_Strict):
     detection: DetectionConfig = Field(default_factory=DetectionConfig)
     recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
     visits: VisitConfig = Field(default_factory=VisitConfig)
+    transactions: TransactionsConfig = Field(default_factory=TransactionsConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
+    people: PeopleConfig = Field(default_factory=PeopleConfig)
 
     _tz = field_validator("timezone")(lambda v: _check_timezone(v))
 
@@ -194,6 +240,11 @@ class Config(_Strict):
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} appears twice")
             seen.add(cam.id)
+        till = self.transactions.till_camera
+        if till and seen and till not in seen:
+            raise ValueError(
+                f"transactions.till_camera {till!r} is not one of the cameras ({', '.join(sorted(seen))})"
+            )
         return self
 
     def camera_timezone(self, camera: str) -> str:
@@ -255,4 +306,6 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     cfg = parse_config(data, str(file))
     if not cfg.store.is_absolute():
         cfg.store = (file.parent / cfg.store).resolve()
+    if not Path(cfg.people.models_dir).is_absolute():
+        cfg.people.models_dir = str((file.parent / cfg.people.models_dir).resolve())
     return cfg

@@ -10,7 +10,7 @@ from workbench.store import Store
 
 PACKAGES = [
     "workbench",
-    "opencv-python-headless",
+    "opencv-contrib-python-headless",
     "dlib-bin",
     "face_recognition_models",
     "duckdb",

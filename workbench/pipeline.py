@@ -24,6 +24,7 @@ from workbench.faces import HogFaceDetector, describe, embed
 from workbench.gating import DetectionPlan, detect_in
 from workbench.identity import Gallery
 from workbench.motion import MotionDetector
+from workbench.pipeline_people import PeoplePipeline
 from workbench.sources import Frame, FrameSource, open_source, prefetch
 from workbench.store import Store
 from workbench.tracking import FaceTrack, FaceTracker
@@ -249,6 +250,7 @@ def ingest_source(
     key = source_key(camera, source.name)
     with RunWriter(store, key, camera, source.name, kind="video") as writer:
         pipe = FacePipeline(config, camera, store, gallery, writer.run_id[:8], stills=source.stills)
+        people = PeoplePipeline(config, camera, writer.run_id[:8], enabled=not source.stills)
         result = IngestResult(source.name, writer.run_id, 0, 0, 0)
         bar = tqdm(
             total=source.frame_count,
@@ -264,8 +266,12 @@ def ingest_source(
                 writer.frames = frame.index + 1
                 bar.update(frame.index + 1 - bar.n)
                 _drain(pipe, writer, rows)
+                for table, people_rows in people.process(frame).items():
+                    writer.add(table, people_rows)
             pipe.close()
             _drain(pipe, writer, [])
+            for table, people_rows in people.close().items():
+                writer.add(table, people_rows)
             bar.update(max(0, (source.frame_count or 0) - bar.n))
         finally:
             bar.close()

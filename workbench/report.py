@@ -42,6 +42,7 @@ WINDOW_DAYS = 14  # the trend charts and top customers look back this many days
 REPORT_SETTINGS = {
     "timezone": True,
     "visits": True,
+    "transactions": True,
     "cameras": {"__all__": {"id", "timezone", "name"}},
 }
 

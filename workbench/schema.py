@@ -63,8 +63,108 @@ EVENTS: dict[str, pa.Schema] = {
     ),
 }
 
+# people counting (issue 5; workbench.pipeline_people writes them)
+EVENTS.update(
+    {
+        # one row per person track (a person continuously in view, faces or not)
+        "person_tracks": pa.schema(
+            [
+                ("run_id", pa.string()),
+                ("camera", pa.string()),
+                ("track_id", pa.string()),
+                ("start", TS),
+                ("end", TS),
+                ("dwell_s", pa.float32()),
+                ("seen", pa.int32()),  # frames the person was tracked in
+                ("x_start", pa.float32()),  # foot point (pixels) when first and last seen
+                ("y_start", pa.float32()),
+                ("x_end", pa.float32()),
+                ("y_end", pa.float32()),
+                ("is_staff", pa.bool_()),  # seen in a staff zone
+            ]
+        ),
+        # a person crossing a counting line; direction 'in' or 'out'
+        "crossings": pa.schema(
+            [
+                ("run_id", pa.string()),
+                ("camera", pa.string()),
+                ("ts", TS),
+                ("line", pa.string()),
+                ("direction", pa.string()),
+                ("track_id", pa.string()),
+                ("x", pa.float32()),
+                ("y", pa.float32()),
+            ]
+        ),
+        # a person entering or leaving a zone; dwell_s (time inside) on 'exit'
+        "zone_events": pa.schema(
+            [
+                ("run_id", pa.string()),
+                ("camera", pa.string()),
+                ("ts", TS),
+                ("zone", pa.string()),
+                ("kind", pa.string()),
+                ("track_id", pa.string()),
+                ("dwell_s", pa.float32()),
+                ("staff_zone", pa.bool_()),
+            ]
+        ),
+        # people in view (zone '') and in each zone, per interval starting at ts
+        "occupancy": pa.schema(
+            [
+                ("run_id", pa.string()),
+                ("camera", pa.string()),
+                ("ts", TS),
+                ("zone", pa.string()),
+                ("seconds", pa.float32()),
+                ("people_mean", pa.float32()),
+                ("people_max", pa.int32()),
+                ("close_pairs_mean", pa.float32()),
+                ("close_pairs_max", pa.int32()),
+                ("area_m2", pa.float32()),  # zone area on the floor plan, if mapped
+            ]
+        ),
+        # periods with anyone in view (anonymous visits when people come one at a time)
+        "presence": pa.schema(
+            [
+                ("run_id", pa.string()),
+                ("camera", pa.string()),
+                ("start", TS),
+                ("end", TS),
+                ("dwell_s", pa.float32()),
+                ("people_max", pa.int32()),
+            ]
+        ),
+        # person-seconds per grid cell, hour (ts) and heading; rows of one cell and hour add up
+        "heat": pa.schema(
+            [
+                ("run_id", pa.string()),
+                ("camera", pa.string()),
+                ("ts", TS),
+                ("space", pa.string()),  # 'image' (pixels) or 'floor' (metres)
+                ("cell_x", pa.int32()),
+                ("cell_y", pa.int32()),
+                ("cell_size", pa.float32()),
+                ("heading", pa.string()),  # N, NE, ... (north = up) or '' standing
+                ("samples", pa.int32()),
+                ("seconds", pa.float32()),
+            ]
+        ),
+    }
+)
+
 # the column that decides an event row's date partition
-EVENT_TIME = {"sightings": "ts", "tracks": "start", "transactions": "ts"}
+EVENT_TIME = {
+    "sightings": "ts",
+    "tracks": "start",
+    "transactions": "ts",
+    "person_tracks": "start",
+    "crossings": "ts",
+    "zone_events": "ts",
+    "occupancy": "ts",
+    "presence": "start",
+    "heat": "ts",
+}
 
 STATE: dict[str, pa.Schema] = {
     "runs": pa.schema(

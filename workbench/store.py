@@ -50,14 +50,30 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(tmp_path)`` to a hidden temp file, then rename into place."""
+# events/.journal: partitions about to change, one "<table>/date=.../camera=..." a line
+JOURNAL = ".journal"
+
+
+def _journal(events_dir: Path, partition: str) -> None:
+    """Note that an event partition changes, before it does (see ``workbench.derived``)."""
+    with open(events_dir / JOURNAL, "a", encoding="utf-8") as fh:
+        fh.write(partition + "\n")
+
+
+def _atomic_write(path: Path, write, journal: bool = True) -> None:
+    """Write through ``write(tmp_path)`` to a hidden temp file, then rename into place.
+
+    A rewrite of an event file (``events/<table>/date=.../camera=.../x.parquet``) is
+    noted in the journal first, unless ``journal`` is False (content-preserving merges).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         write(tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        if journal and len(path.parts) > 4 and path.parents[3].name == "events":
+            _journal(path.parents[3], "/".join(path.parts[-4:-1]))
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -87,6 +103,7 @@ class Store:
         self.state_dir = self.root / "state"
         self.snapshots_dir = self.root / "snapshots"
         self.config = config or self._saved_config()
+        self._journaled: set[tuple[str, str]] = set()  # (run, partition) already in the journal
 
     def _saved_config(self) -> Config:
         """Without a config file, readers use the settings the last writer recorded in the store."""
@@ -100,6 +117,7 @@ class Store:
             "timezone": cfg.timezone,
             "cameras": [{"id": c.id, "timezone": c.timezone, "name": c.name} for c in cfg.cameras],
             "visits": cfg.visits.model_dump(),
+            "transactions": cfg.transactions.model_dump(),
         }
         with self.state_lock():
             meta = self.read_meta()
@@ -205,16 +223,24 @@ class Store:
             local = pd.to_datetime(part[time_col], utc=True).dt.tz_convert(self.timezone(camera))
             for day, chunk in part.groupby(local.dt.strftime("%Y-%m-%d"), sort=False):
                 arrow = _to_table(chunk, schema)
-                path = (
-                    self.events_dir
-                    / table
-                    / f"date={day}"
-                    / f"camera={camera}"
-                    / f"{run_id}-{seq:06d}.parquet"
+                partition = f"{table}/date={day}/camera={camera}"
+                path = self.events_dir / partition / f"{run_id}-{seq:06d}.parquet"
+                if (run_id, partition) not in self._journaled:  # a run's first file there
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    _journal(self.events_dir, partition)
+                    self._journaled.add((run_id, partition))
+                _atomic_write(
+                    path,
+                    lambda p, a=arrow: pq.write_table(a, p, compression="zstd"),
+                    journal=False,
                 )
-                _atomic_write(path, lambda p, a=arrow: pq.write_table(a, p, compression="zstd"))
                 written.append(path)
         return written
+
+    def has_events(self, table: str) -> bool:
+        """Whether an event table has any file (stops at the first one found)."""
+        base = self.events_dir / table
+        return base.exists() and next(base.glob("*/*/*.parquet"), None) is not None
 
     def event_files(self, table: str | None = None) -> list[Path]:
         base = self.events_dir / table if table else self.events_dir
@@ -249,6 +275,8 @@ class Store:
         if runs.empty:
             return 0
         keep = set(self.current_runs()["run_id"])
+        if set(runs["run_id"]) <= keep:  # nothing replaced: no need to list every file
+            return 0
         removed = 0
         for path in self.event_files():
             if path.name.rsplit("-", 1)[0] not in keep:
@@ -288,7 +316,7 @@ class Store:
 
     def parquet_source(self, table: str) -> str:
         """SQL for the rows of an event table's current runs (or an empty typed SELECT)."""
-        if not self.event_files(table):
+        if not self.has_events(table):
             return empty_select(EVENTS[table])
         glob = str(self.events_dir / table / "**" / "*.parquet").replace("'", "''")
         cols = ", ".join(f'"{n}"' for n in EVENTS[table].names)
@@ -299,7 +327,10 @@ class Store:
 
     # ---------------------------------------------------------------- maintenance
     def compact(self) -> dict:
-        """Merge small files per partition and run, drop superseded runs and stray temp files."""
+        """Merge small files per partition and run, drop superseded runs and stray temp files,
+        then rebuild the derived tables that make the views fast (``workbench.derived``)."""
+        from workbench.derived import build_derived
+
         stats = {"removed_superseded": 0, "merged_files": 0, "written_files": 0, "temp_files": 0}
         with self.writer_lock():
             stats["removed_superseded"] = self.drop_superseded()
@@ -316,12 +347,15 @@ class Store:
                     table = pa.concat_tables([pq.read_table(f) for f in files])
                     target = part / f"{run_id}-c{uuid.uuid4().hex[:5]}.parquet"
                     _atomic_write(
-                        target, lambda p, t=table: pq.write_table(t, p, compression="zstd")
+                        target,
+                        lambda p, t=table: pq.write_table(t, p, compression="zstd"),
+                        journal=False,  # the same rows: nothing a reader sees changes
                     )
                     for f in files:
                         f.unlink()
                     stats["merged_files"] += len(files)
                     stats["written_files"] += 1
+            stats.update(build_derived(self))
         return stats
 
     def size_bytes(self) -> int:

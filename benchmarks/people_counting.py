@@ -1,0 +1,194 @@
+"""People counting: accuracy per detector, and what counting adds to ingest time.
+
+    python benchmarks/people_counting.py accuracy [--shared ../shared/data]
+    python benchmarks/people_counting.py overhead [--shared ../shared/data] [--repeats 3]
+
+accuracy: ``workbench audit counting`` on TUD-Campus (every frame, and at 5 fps as ingest
+runs) for each detector, with a vertical line through the middle, and every frame scored
+by halves (frames 1-35 tuned the HOG and tracking constants, 36-71 are held out); and the
+presence periods found in the Intel one-by-one video against its derived_visits.csv.
+
+overhead: the same clips ingested with people counting off and on (each detector),
+interleaved in one run so machine load affects both alike, after a warm-up ingest (so
+imports are not timed); prints median wall and CPU times and their ratios to "off" (CPU
+time is steadier on a shared machine). Results go in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from workbench.audit_counting import audit_counting, read_mot, score, track_video
+from workbench.config import Config
+from workbench.counting import PresenceMonitor
+from workbench.models import MODELS
+from workbench.people import make_detector
+from workbench.person_tracking import PersonTracker
+from workbench.pipeline import ingest
+from workbench.sources import open_source
+from workbench.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+DETECTORS = ["hog", "motion"]
+
+
+def detectors(models_dir: Path) -> list[str]:
+    present = [m.name for m in MODELS.values() if m.present(models_dir)]
+    return DETECTORS + [f"dnn:{m}" for m in present]
+
+
+def config_for(detector: str, models_dir: Path) -> Config:
+    cfg = Config()
+    cfg.people.models_dir = str(models_dir)
+    kind, _, model = detector.partition(":")
+    cfg.people.detector = kind
+    cfg.people.model = model or None
+    return cfg
+
+
+def presence_periods(video: Path, cfg: Config, fps: float = 5.0) -> tuple[list, float]:
+    """Presence periods (start, end frame) as the pipeline finds them at ``fps``."""
+    source = open_source(video)
+    step = max(1, round(source.fps / fps))
+    detector = make_detector(cfg.people, Path(cfg.people.models_dir), source.fps / step)
+    tracker = PersonTracker(source.fps / step, cfg.people.track_max_gap_s)
+    monitor, periods, busy, n = PresenceMonitor(cfg.people.confirm_s), [], 0.0, 0
+    for frame in source.frames(step):
+        t = frame.index / source.fps
+        t0 = time.perf_counter()
+        found = monitor.update(t, len(tracker.update(detector.detect(frame.image), t)))
+        busy += time.perf_counter() - t0
+        n += 1
+        if found:
+            periods.append(found)
+    if last := monitor.end():
+        periods.append(last)
+    source.close()
+    return [(round(p.start * source.fps), round(p.end * source.fps)) for p in periods], busy / n
+
+
+def accuracy(shared: Path, models_dir: Path) -> None:
+    tud = shared / "tud-campus"
+    intel = shared / "intel-sample-videos"
+    truth = pd.read_csv(intel / "derived_visits.csv")[["start_frame", "end_frame"]].to_numpy()
+    for det in detectors(models_dir):
+        cfg = config_for(det, models_dir)
+        for fps in (None, 5.0):
+            r = audit_counting(
+                tud / "TUD-Campus.mp4", tud / "gt" / "gt.txt", cfg, line=(320, 0, 320, 480), fps=fps
+            )
+            print(json.dumps({"video": "TUD-Campus", "detector": det, "fps_arg": fps, **r}))
+        pred, _ = track_video(tud / "TUD-Campus.mp4", cfg)
+        truth_boxes = read_mot(tud / "gt" / "gt.txt")
+        for half, frames in (("tune 1-35", range(35)), ("held-out 36-71", range(35, 71))):
+            r = score(truth_boxes, pred, list(frames))
+            print(json.dumps({"video": "TUD-Campus", "detector": det, "frames": half, **r}))
+        periods, per_frame = presence_periods(intel / "one-by-one-person-detection.mp4", cfg)
+        tol = 2 * 10  # 2 s at 10 fps
+        ok = len(periods) == len(truth) and all(
+            abs(p[0] - a) <= tol and abs(p[1] - b) <= tol for p, (a, b) in zip(periods, truth)
+        )
+        print(
+            json.dumps(
+                {
+                    "video": "one-by-one",
+                    "detector": det,
+                    "periods": periods,
+                    "six_within_2s": ok,
+                    "ms_per_frame": round(1000 * per_frame, 1),
+                }
+            )
+        )
+
+
+def clip(src: Path, seconds: float, out: Path) -> Path:
+    """The first ``seconds`` of ``src`` as a new file (mp4v)."""
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for _ in range(int(seconds * fps)):
+        ok, image = cap.read()
+        if not ok:
+            break
+        writer.write(image)
+    writer.release()
+    cap.release()
+    return out
+
+
+def overhead(shared: Path, models_dir: Path, repeats: int) -> None:
+    start = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        clips = [
+            clip(shared / "intel-sample-videos/one-by-one-person-detection.mp4", 30, tmp / "office30s.mp4"),
+            shared / "tud-campus/TUD-Campus.mp4",
+            shared / "face-recognition-ageitgey/examples/short_hamilton_clip.mp4",
+        ]  # fmt: skip
+        variants = ["off", *detectors(models_dir)]
+
+        def timed(video: Path, v: str, name: str) -> tuple[float, float]:
+            cfg = config_for("hog" if v == "off" else v, models_dir)
+            cfg.people.enabled = v != "off"
+            store = Store(tmp / name, cfg)
+            wall, cpu = time.perf_counter(), time.process_time()
+            ingest([video], "bench", store, cfg, start=start, progress=False)
+            return time.perf_counter() - wall, time.process_time() - cpu
+
+        timed(clips[1], "hog", "warm-up")
+        for video in clips:
+            times: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
+            for i in range(repeats):
+                for v in variants:
+                    times[v].append(timed(video, v, f"{video.stem}-{v}-{i}"))
+            base = [statistics.median(t[k] for t in times["off"]) for k in (0, 1)]
+            for v in variants:
+                wall, cpu = (statistics.median(t[k] for t in times[v]) for k in (0, 1))
+                print(
+                    json.dumps(
+                        {
+                            "video": video.name,
+                            "people": v,
+                            "wall_s": [round(t[0], 2) for t in times[v]],
+                            "cpu_s": [round(t[1], 2) for t in times[v]],
+                            "wall_ratio": round(wall / base[0], 3),
+                            "cpu_ratio": round(cpu / base[1], 3),
+                        }
+                    )
+                )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("what", choices=["accuracy", "overhead"])
+    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--models", type=Path, default=ROOT / "models")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    print(
+        f"# {platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}, opencv {cv2.__version__}, numpy {np.__version__}"
+    )
+    print(f"# {' '.join(sys.argv)}")
+    if args.what == "accuracy":
+        accuracy(args.shared, args.models)
+    else:
+        overhead(args.shared, args.models, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

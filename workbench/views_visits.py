@@ -1,0 +1,334 @@
+"""Views of track spans, visits, customers and linked till records, from a derived build or not.
+
+Three shapes, the same answers (tests/test_derived.py checks it):
+
+* no derived build (a small store, or one never compacted): everything is computed
+  from the events when a query asks for it;
+* a build nothing has changed since: its rows are the answer;
+* a build some things changed since (``workbench.derived.Plan``): its rows, except
+  those it can no longer vouch for, which are recomputed from the events when the
+  connection opens (and remembered while the files they come from stay the same):
+
+  - *edited* customers (merges or moved tracks since, tracks in partitions
+    rewritten since or in runs replaced since): all their visits, from all their
+    tracks;
+  - *appended* customers (only new tracks since): their new tracks and the visits
+    those can join (sessions of sessions are the same sessions), and who is new;
+  - till records written since, and those whose link may have changed: near a
+    visit that differs from the build's (or of a customer (un)marked as staff), or
+    on a camera and day whose footage changed (merged customers always have visits,
+    so a merge changes visits too);
+  - the figures (``workbench.metrics_sql``) of the days and customers of those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import duckdb
+import pyarrow as pa
+
+from workbench.derived import TRACK_COLUMNS, Plan, edits_snapshot, read_events
+from workbench.schema import EVENTS
+from workbench.visits_sql import DAY_US, link, sessionize, spans, sql_str
+
+if TYPE_CHECKING:
+    from workbench.store import Store
+
+TX_COLUMNS = ", ".join(f'"{n}"' for n in EVENTS["transactions"].names)
+_known: dict[tuple, dict[str, pa.Table]] = {}  # plan signature -> recomputed parts
+_DEFER = "WITH (DEFER_BINDING)"
+
+
+def _view(con: duckdb.DuckDBPyConnection, name: str, sql: str) -> None:
+    con.execute(f"CREATE VIEW {name} {_DEFER} AS {sql}")
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    con.register(f"{name}_arrow", table)
+    _view(con, name, f"SELECT * FROM {name}_arrow")
+
+
+def _step(con: duckdb.DuckDBPyConnection, known: dict, name: str, sql: str) -> None:
+    """Compute ``sql`` into ``known[name]`` unless known already, and register it as ``name``."""
+    if name not in known:
+        known[name] = con.sql(sql).to_arrow_table()
+    _register(con, name, known[name])
+
+
+def create_visit_views(
+    con: duckdb.DuckDBPyConnection, store: Store, plan: Plan
+) -> Callable[[str, str], None] | None:
+    """``track_spans``, ``all_visits``, ``visits`` and ``transactions`` (in a dirty plan also
+    ``_dirty_days`` and ``_dirty_customers``, the keys ``metrics_sql`` recomputes).
+
+    For a dirty plan, returns ``materialize(name, sql)``: compute once per state of
+    the store (remembered in this process) and register as a view.
+    """
+    gap_s = store.config.visits.gap_s
+    dirty = plan.build is not None and not plan.clean
+    if plan.build is None:
+        _view(con, "_track_rows",
+              f"SELECT {TRACK_COLUMNS}, NULL::VARCHAR AS part, CAST(local_time(camera, start) AS DATE) "
+              "AS local_day, true AS live FROM raw_tracks")  # fmt: skip
+    else:
+        _derived_sources(con, plan)
+        rows = f"SELECT {TRACK_COLUMNS}, part, local_day, false AS live FROM _d_tracks"
+        if dirty:
+            rows += (
+                f" {_VALID} UNION ALL SELECT {TRACK_COLUMNS}, part, "
+                "CAST(local_time(camera, start) AS DATE), true FROM _live_tracks"
+            )
+        _view(con, "_track_rows", rows)
+    _view(con, "_spans", """
+        SELECT r.* EXCLUDE (customer_id),
+               coalesce(m.into_id, a.customer_id, r.customer_id) AS customer_id,
+               r.customer_id AS detected_customer_id
+        FROM _track_rows r
+        LEFT JOIN track_assignments a USING (track_id)
+        LEFT JOIN customer_merges m ON m.customer_id = coalesce(a.customer_id, r.customer_id)""")  # fmt: skip
+    _view(con, "track_spans", "SELECT * EXCLUDE (live, part) FROM _spans")
+    known: dict[str, pa.Table] = {}
+    if dirty:
+        signature = plan.signature(store)
+        if signature not in _known:
+            _known.clear()
+            _known[signature] = {}
+        known = _known[signature]
+    if plan.build is None:
+        _view(con, "_visits", sessionize(spans("_spans"), gap_s))
+    elif plan.clean:
+        _view(con, "_visits", "SELECT * FROM _d_visits")
+    else:
+        _recompute_visits(con, store, plan, known)
+        _view(con, "_visits", """
+            SELECT * REPLACE (is_new AND customer_id NOT IN (SELECT customer_id FROM _first_moved)
+                              AS is_new)
+            FROM _d_visits WHERE customer_id NOT IN (SELECT customer_id FROM _edited)
+                             AND visit_id NOT IN (SELECT visit_id FROM _tail)
+            UNION ALL BY NAME SELECT * FROM _redone""")  # fmt: skip
+    _view(con, "all_visits", """
+        SELECT v.*, coalesce(l.is_staff, false) AS is_staff
+        FROM _visits v LEFT JOIN customer_labels l USING (customer_id)""")  # fmt: skip
+    # customer analytics leave staff out
+    _view(con, "visits", "SELECT * EXCLUDE (is_staff) FROM all_visits WHERE NOT is_staff")
+    candidates = "(SELECT * FROM all_visits WHERE NOT is_staff)"
+    if plan.build is None:
+        tx = """(SELECT x.* FROM raw_transactions x JOIN runs USING (run_id) QUALIFY row_number()
+                 OVER (PARTITION BY transaction_id ORDER BY runs.started_at DESC) = 1)"""
+        _view(con, "_tx_all", link(tx, candidates, "_spans", store.config))
+    elif plan.clean:
+        _view(con, "_tx_all", "SELECT * EXCLUDE (part) FROM _d_tx")
+    else:
+        _relink(con, store, plan, known)
+        _dirty_keys(con, plan, known)
+        _view(con, "_tx_all", f"""
+            SELECT * EXCLUDE (part) FROM _d_tx {_VALID}
+               AND transaction_id NOT IN (SELECT transaction_id FROM _redo)
+            UNION ALL BY NAME SELECT * FROM _relinked""")  # fmt: skip
+    _view(con, "transactions", """
+        SELECT t.transaction_id, t.ts AS "timestamp", t.ts, t.local_ts, t.local_day, t.camera,
+               coalesce(m.into_id, t.till_customer_id, t.visit_customer_id) AS customer_id,
+               t.visit_id, t.visit_local_day, t.link_status, t.link_candidates, t.till_customer_id,
+               t.payment_mode, t.can_size, t.number_of_cans, t.amount, t.payment_status, t.run_id
+        FROM _tx_all t LEFT JOIN customer_merges m ON m.customer_id = t.till_customer_id""")  # fmt: skip
+    return (lambda name, sql: _step(con, known, name, sql)) if dirty else None
+
+
+# build rows still valid: their partition was not written since, their run not replaced
+_VALID = """WHERE part NOT IN (SELECT part FROM _stale)
+              AND run_id IN (SELECT run_id FROM _current_runs)"""
+
+
+def _derived_sources(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
+    """``_d_*``: the build's tables; ``_live_*``: event files written since; ``_stale``."""
+    for name, view in (("tracks", "_d_tracks"), ("visits", "_d_visits"), ("transactions", "_d_tx")):
+        _view(
+            con, view, f"SELECT * FROM read_parquet({sql_str(str(plan.build / f'{name}.parquet'))})"
+        )
+    for name, view in (("customer_merges", "_d_merges"), ("track_assignments", "_d_assign"),
+                       ("customers", "_d_labels")):  # fmt: skip
+        _register(con, view, edits_snapshot(plan.build, name))
+    for table, view, columns in (("tracks", "_live_tracks", TRACK_COLUMNS),
+                                 ("transactions", "_live_tx", TX_COLUMNS)):  # fmt: skip
+        files = plan.live_files[table]
+        source = (
+            f"SELECT {columns}, part FROM ({read_events(table, plan.sql_list(files))})"
+            if files
+            else f"SELECT {columns}, NULL::VARCHAR AS part FROM raw_{table} WHERE false"
+        )
+        _view(con, view, source)
+    uncovered = plan.sql_list(set().union(*plan.stale.values()))
+    _view(con, "_stale", f"SELECT unnest({uncovered}::VARCHAR[]) AS part")
+
+
+def _edited_sql(plan: Plan) -> str:
+    """Customers whose visits must be sessionized again from all their tracks."""
+    parts = []
+    if plan.edits_changed:
+        parts.append("""
+            SELECT customer_id FROM mdiff UNION ALL SELECT into_id FROM mdiff
+            UNION ALL SELECT customer_id FROM moved
+            -- moved tracks: the customer they counted for, and count for now
+            UNION ALL SELECT resolved_id FROM _d_tracks WHERE track_id IN (SELECT track_id FROM moved)
+            UNION ALL SELECT customer_id FROM _spans WHERE track_id IN (SELECT track_id FROM moved)""")
+    if plan.runs_replaced or any(plan.stale.values()):  # build rows no longer valid
+        parts.append("""SELECT resolved_id FROM _d_tracks WHERE part IN (SELECT part FROM _stale)
+                        OR run_id NOT IN (SELECT run_id FROM _current_runs)""")
+    if not parts:
+        return "SELECT NULL::VARCHAR AS customer_id WHERE false"
+    return f"""
+    WITH mdiff AS (
+        (SELECT customer_id, into_id FROM _d_merges EXCEPT SELECT customer_id, into_id FROM customer_merges)
+        UNION ALL
+        (SELECT customer_id, into_id FROM customer_merges EXCEPT SELECT customer_id, into_id FROM _d_merges)
+    ), moved AS (
+        (SELECT track_id, customer_id FROM _d_assign EXCEPT SELECT track_id, customer_id FROM track_assignments)
+        UNION ALL
+        (SELECT track_id, customer_id FROM track_assignments EXCEPT SELECT track_id, customer_id FROM _d_assign)
+    )
+    SELECT DISTINCT id AS customer_id FROM ({" UNION ALL ".join(parts)}) AS e(id)
+    WHERE id IS NOT NULL"""
+
+
+def _recompute_visits(
+    con: duckdb.DuckDBPyConnection, store: Store, plan: Plan, known: dict
+) -> None:
+    """Register ``_edited``, ``_staff_changed``, ``_tail``, ``_redone`` and ``_first_moved``."""
+    gap_s = store.config.visits.gap_s
+    _step(con, known, "_edited", _edited_sql(plan))
+    _step(con, known, "_staff_changed", """
+        SELECT customer_id FROM _d_labels o FULL JOIN customer_labels n USING (customer_id)
+        WHERE coalesce(o.is_staff, false) <> coalesce(n.is_staff, false)""")  # fmt: skip
+    live = "live AND customer_id NOT IN (SELECT customer_id FROM _edited)"
+    # build visits the new tracks can join: of the same customer and camera, ending
+    # at most a visit gap before the first new track there (or later)
+    _step(con, known, "_tail", f"""
+        WITH first_new AS (
+            SELECT customer_id, camera, min(start) AS s FROM _spans
+            WHERE {live} AND customer_id IS NOT NULL GROUP BY 1, 2
+        )
+        SELECT v.* FROM _d_visits v JOIN first_new f USING (customer_id, camera)
+        WHERE epoch_us(v."end") >= epoch_us(f.s) - {int(round(gap_s * 1e6))}""")  # fmt: skip
+    appended = f'{spans("_spans", live)} UNION ALL SELECT customer_id, camera, start, "end", snapshot, quality, tracks FROM _tail'  # noqa: E501
+    _step(con, known, "_redone", f"""
+        WITH appended AS ({sessionize(f"({appended})", gap_s)}),
+        firsts AS (  -- who is new: the earliest of the build's first visit and the new ones
+            SELECT customer_id, start, camera FROM _d_visits
+            WHERE is_new AND customer_id IN (SELECT customer_id FROM appended)
+              AND visit_id NOT IN (SELECT visit_id FROM _tail)
+            UNION ALL SELECT customer_id, start, camera FROM appended
+        ), first AS (
+            SELECT customer_id, start, camera FROM firsts
+            QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY start, camera) = 1
+        )
+        SELECT a.* REPLACE (f.start IS NOT NULL AS is_new)
+        FROM appended a LEFT JOIN first f USING (customer_id, start, camera)
+        UNION ALL BY NAME
+        SELECT * FROM ({sessionize(spans('_spans', 'customer_id IN (SELECT customer_id FROM _edited)'), gap_s)})
+        """)  # fmt: skip
+    _step(con, known, "_first_moved", "SELECT customer_id FROM _redone WHERE is_new "
+         "AND customer_id NOT IN (SELECT customer_id FROM _edited)")  # fmt: skip
+    # visits that differ from the build's (the others need nothing recomputed), and
+    # every visit of a customer (un)marked as staff
+    cols = 'visit_id, customer_id, camera, start, "end", tracks, is_new, local_day'
+    _step(con, known, "_visits_changed", f"""
+        WITH old AS (
+            SELECT {cols} FROM _d_visits WHERE customer_id IN (SELECT customer_id FROM _edited)
+            UNION ALL SELECT {cols} FROM _tail
+            UNION ALL SELECT {cols} FROM _d_visits
+            WHERE is_new AND customer_id IN (SELECT customer_id FROM _first_moved)
+        ), new AS (SELECT {cols} FROM _redone)
+        (SELECT * FROM old EXCEPT ALL SELECT * FROM new)
+        UNION ALL (SELECT * FROM new EXCEPT ALL SELECT * FROM old)
+        UNION ALL SELECT {cols} FROM _d_visits
+        WHERE customer_id IN (SELECT customer_id FROM _staff_changed)""")  # fmt: skip
+
+
+def _relink(con: duckdb.DuckDBPyConnection, store: Store, plan: Plan, known: dict) -> None:
+    """Register ``_redo`` (build records to link again) and ``_relinked`` (their new links)."""
+    w = int(round(store.config.transactions.link_window_s * 1e6))
+    till = sql_str(store.config.transactions.till_camera)
+    _view(con, "_tx_live", """
+        SELECT x.* FROM _live_tx x JOIN runs USING (run_id)
+        QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY runs.started_at DESC) = 1""")  # fmt: skip
+    footage_changed = ["SELECT DISTINCT camera, local_day FROM _spans WHERE live"]
+    if plan.runs_replaced or any(plan.stale.values()):
+        footage_changed.append("""SELECT DISTINCT camera, local_day FROM _d_tracks
+            WHERE part IN (SELECT part FROM _stale) OR run_id NOT IN (SELECT run_id FROM _current_runs)""")
+    _step(con, known, "_redo", f"""
+        WITH days AS (  -- UTC days of changed visits, give or take the link window
+            SELECT DISTINCT customer_id, camera,
+                   unnest(range((epoch_us(start) - {w}) // {DAY_US}, (epoch_us("end") + {w}) // {DAY_US} + 1)) AS d
+            FROM _visits_changed
+        ), footage AS (  -- footage changed: that local day, give or take a day in UTC
+            {" UNION ".join(footage_changed)}
+        ), cam_days AS (
+            SELECT DISTINCT camera, d FROM days
+            UNION SELECT camera, unnest(range(epoch_us(CAST(local_day AS TIMESTAMP)) // {DAY_US} - 1,
+                                              epoch_us(CAST(local_day AS TIMESTAMP)) // {DAY_US} + 2))
+            FROM footage
+        ), tx AS (
+            SELECT transaction_id, till_customer_id, link_camera, epoch_us(ts) // {DAY_US} AS d FROM _d_tx
+        )
+        SELECT transaction_id FROM tx WHERE transaction_id IN (SELECT transaction_id FROM _tx_live)
+        UNION SELECT tx.transaction_id FROM tx JOIN cam_days x ON x.camera = tx.link_camera AND x.d = tx.d
+              WHERE tx.till_customer_id IS NULL
+        UNION SELECT tx.transaction_id FROM tx JOIN (SELECT DISTINCT d FROM cam_days) x ON x.d = tx.d
+              WHERE tx.till_customer_id IS NULL AND tx.link_camera IS NULL
+        UNION SELECT tx.transaction_id FROM tx LEFT JOIN customer_merges m ON m.customer_id = tx.till_customer_id
+              JOIN days x ON x.customer_id = coalesce(m.into_id, tx.till_customer_id) AND x.d = tx.d""")  # fmt: skip
+    c_cols = ", ".join(f'c."{n}"' for n in EVENTS["transactions"].names)
+    # the records to link: build ones to redo (unless written again since), and new ones,
+    # the newest run's copy of each
+    _view(con, "_todo", f"""SELECT * EXCLUDE (started, live) FROM (
+            SELECT {c_cols}, r.started_at AS started, false AS live FROM _d_tx c JOIN runs r USING (run_id)
+            WHERE c.part NOT IN (SELECT part FROM _stale)
+              AND c.run_id IN (SELECT run_id FROM _current_runs)
+              AND c.transaction_id IN (SELECT transaction_id FROM _redo)
+            UNION ALL
+            SELECT {c_cols}, r.started_at, true FROM _tx_live c JOIN runs r USING (run_id)
+        ) QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY started DESC, live DESC) = 1""")  # fmt: skip
+    if "_relinked" in known:
+        _register(con, "_relinked", known["_relinked"])
+        return
+    lo, hi = con.execute("SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM _todo").fetchall()[0]
+    near = f'epoch_us("end") >= {(lo or 0) - DAY_US} AND epoch_us(start) <= {(hi or 0) + DAY_US}'
+    candidates = f"""(SELECT * FROM all_visits WHERE NOT is_staff AND {near} AND (
+        camera IN (SELECT coalesce(nullif(camera, ''), {till}) FROM _todo)
+        OR customer_id IN (SELECT coalesce(m.into_id, t.customer_id) FROM _todo t
+                           LEFT JOIN customer_merges m ON m.customer_id = t.customer_id)
+        OR EXISTS (SELECT 1 FROM _todo WHERE coalesce(nullif(camera, ''), {till}) IS NULL)))"""
+    footage = f"(SELECT camera, local_day FROM _spans WHERE {near})"
+    _step(con, known, "_relinked", link("_todo", candidates, footage, store.config))
+
+
+def _dirty_keys(con: duckdb.DuckDBPyConnection, plan: Plan, known: dict) -> None:
+    """Register ``_dirty_days`` and ``_dirty_customers``: figures to compute again."""
+    daily = sql_str(str(plan.build / "daily_summary.parquet"))
+    _view(con, "_changed", """
+        WITH tx_old AS (
+            SELECT local_day, visit_local_day, coalesce(m.into_id, till_customer_id, visit_customer_id) AS customer_id
+            FROM _d_tx c LEFT JOIN _d_merges m ON m.customer_id = c.till_customer_id
+            WHERE c.transaction_id IN (SELECT transaction_id FROM _redo)
+               OR c.part IN (SELECT part FROM _stale) OR c.run_id NOT IN (SELECT run_id FROM _current_runs)
+        ), tx_new AS (
+            SELECT local_day, visit_local_day,
+                   coalesce(m.into_id, till_customer_id, visit_customer_id) AS customer_id
+            FROM _relinked r LEFT JOIN customer_merges m ON m.customer_id = r.till_customer_id
+        )
+        SELECT customer_id, local_day AS day FROM _visits_changed
+        UNION ALL SELECT customer_id, local_day FROM tx_old UNION ALL SELECT customer_id, visit_local_day FROM tx_old
+        UNION ALL SELECT customer_id, local_day FROM tx_new
+        UNION ALL SELECT customer_id, visit_local_day FROM tx_new""")  # fmt: skip
+    # days that changed, and the days between the build's and those (a calendar has no gaps)
+    _step(con, known, "_dirty_days", f"""
+        WITH changed AS (SELECT DISTINCT day FROM _changed WHERE day IS NOT NULL),
+        built AS (SELECT day FROM read_parquet({daily})),
+        span AS (SELECT min(day) AS lo, max(day) AS hi FROM (SELECT day FROM changed UNION ALL SELECT day FROM built))
+        SELECT day FROM changed
+        UNION SELECT CAST(g.d AS DATE) FROM span, generate_series(span.lo, span.hi, INTERVAL 1 DAY) g(d)
+              WHERE CAST(g.d AS DATE) NOT IN (SELECT day FROM built)""")  # fmt: skip
+    _step(con, known, "_dirty_customers",
+          "SELECT DISTINCT customer_id FROM _changed WHERE customer_id IS NOT NULL")  # fmt: skip
