@@ -172,8 +172,11 @@ def test_erasure_since_the_build_is_seen(store):
 
 
 def test_compact_again_and_other_settings(store):
+    """A later build starts from the last one and what changed since: still exact."""
     a, b = _linked_customers(store)
     customers.merge(store, a, [b])
+    simulate_shop(store, days=1, end=END + timedelta(days=1), seed=2, camera="door")
+    _anonymous_sales(store, 5, "till-b")
     store.compact()
     assert plan(store).clean
     assert_exact(store)

@@ -234,9 +234,12 @@ def read_events(table: str, files: str) -> str:
 
 
 def build_derived(store: Store) -> dict:
-    """Rebuild the derived tables from the events; the caller holds the writer lock.
+    """Build the derived tables anew; the caller holds the writer lock.
 
-    Returns the rows written per table and the seconds it took.
+    The first build reads every event file; later ones start from the last build and
+    what changed since (the views' answer, which tests show equals a build from
+    scratch), so they take a fraction of the time. Delete ``derived/`` to build from
+    scratch. Returns the rows written per table and the seconds it took.
     """
     from workbench.views import create_views
 
@@ -273,8 +276,9 @@ def build_derived(store: Store) -> dict:
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"SET TimeZone = '{store.config.timezone}'")
-        create_views(con, store, Plan())
-        counts = _write_tables(con, store, tmp)
+        current = plan(store)  # the last build and what changed since, if there is one
+        create_views(con, store, current)
+        counts = _write_tables(con, store, tmp, current)
         counts.update(_write_figures(store, tmp))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -290,7 +294,11 @@ def build_derived(store: Store) -> dict:
             "derived_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
 
 
-def _write_tables(con: duckdb.DuckDBPyConnection, store: Store, out: Path) -> dict[str, int]:
+def _write_tables(
+    con: duckdb.DuckDBPyConnection, store: Store, out: Path, current: Plan
+) -> dict[str, int]:
+    """Tracks, visits and till records: from the views when there is a build to start from
+    (they give the build corrected for what changed since), else from the events."""
     cfg = store.config
     counts = {}
 
@@ -304,6 +312,13 @@ def _write_tables(con: duckdb.DuckDBPyConnection, store: Store, out: Path) -> di
             0
         ]
 
+    if current.build is not None:
+        copy("tracks", """SELECT run_id, camera, track_id, start, "end", detected_customer_id AS
+                           customer_id, quality, snapshot, part, local_day, customer_id AS resolved_id
+                           FROM _spans""", "start")  # fmt: skip
+        copy("visits", "SELECT * FROM _visits", "start")
+        copy("transactions", "SELECT * FROM _tx_all", "ts")
+        return counts
     for table in TABLES:
         glob = sql_str(str(store.events_dir / table / "*" / "*" / "*.parquet"))
         source = (

@@ -23,6 +23,8 @@ Three shapes, the same answers (tests/test_derived.py checks it):
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -36,6 +38,7 @@ from workbench.visits_sql import DAY_US, link, sessionize, spans, sql_str
 if TYPE_CHECKING:
     from workbench.store import Store
 
+log = logging.getLogger(__name__)
 TX_COLUMNS = ", ".join(f'"{n}"' for n in EVENTS["transactions"].names)
 _known: dict[tuple, dict[str, pa.Table]] = {}  # plan signature -> recomputed parts
 _DEFER = "WITH (DEFER_BINDING)"
@@ -53,7 +56,9 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Non
 def _step(con: duckdb.DuckDBPyConnection, known: dict, name: str, sql: str) -> None:
     """Compute ``sql`` into ``known[name]`` unless known already, and register it as ``name``."""
     if name not in known:
+        t0 = time.perf_counter()
         known[name] = con.sql(sql).to_arrow_table()
+        log.debug("%s: %d rows in %.2f s", name, known[name].num_rows, time.perf_counter() - t0)
     _register(con, name, known[name])
 
 
@@ -119,12 +124,12 @@ def create_visit_views(
                  OVER (PARTITION BY transaction_id ORDER BY runs.started_at DESC) = 1)"""
         _view(con, "_tx_all", link(tx, candidates, "_spans", store.config))
     elif plan.clean:
-        _view(con, "_tx_all", "SELECT * EXCLUDE (part) FROM _d_tx")
+        _view(con, "_tx_all", "SELECT * FROM _d_tx")
     else:
         _relink(con, store, plan, known)
         _dirty_keys(con, plan, known)
         _view(con, "_tx_all", f"""
-            SELECT * EXCLUDE (part) FROM _d_tx {_VALID}
+            SELECT * FROM _d_tx {_VALID}
                AND transaction_id NOT IN (SELECT transaction_id FROM _redo)
             UNION ALL BY NAME SELECT * FROM _relinked""")  # fmt: skip
     _view(con, "transactions", """
@@ -283,12 +288,13 @@ def _relink(con: duckdb.DuckDBPyConnection, store: Store, plan: Plan, known: dic
     # the records to link: build ones to redo (unless written again since), and new ones,
     # the newest run's copy of each
     _view(con, "_todo", f"""SELECT * EXCLUDE (started, live) FROM (
-            SELECT {c_cols}, r.started_at AS started, false AS live FROM _d_tx c JOIN runs r USING (run_id)
+            SELECT {c_cols}, c.part, r.started_at AS started, false AS live
+            FROM _d_tx c JOIN runs r USING (run_id)
             WHERE c.part NOT IN (SELECT part FROM _stale)
               AND c.run_id IN (SELECT run_id FROM _current_runs)
               AND c.transaction_id IN (SELECT transaction_id FROM _redo)
             UNION ALL
-            SELECT {c_cols}, r.started_at, true FROM _tx_live c JOIN runs r USING (run_id)
+            SELECT {c_cols}, c.part, r.started_at, true FROM _tx_live c JOIN runs r USING (run_id)
         ) QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY started DESC, live DESC) = 1""")  # fmt: skip
     if "_relinked" in known:
         _register(con, "_relinked", known["_relinked"])
