@@ -176,3 +176,56 @@ def test_staff_are_left_out(make_store, demo_end):
     daily = store.query("SELECT sum(visits) v, sum(transactions) t FROM daily_summary").iloc[0]
     assert daily["v"] == len(ref.visits(store))
     assert daily["t"] == len(ref.customer_transactions(store))
+
+
+def test_python_api_rollups_hours_frequency_lapsed(demo_store, demo_end, expected):
+    from datetime import timedelta
+
+    from workbench import analytics
+
+    v = expected["visits"]
+    start = demo_end - timedelta(days=13)
+    week = analytics.period_summary(demo_store, "week", start, demo_end)
+    sliced = v[v["local_day"] >= pd.Timestamp(start)]
+    want = sliced.groupby(sliced["local_day"].dt.to_period("W-SUN").dt.start_time).agg(
+        visits=("visit_id", "size"), unique_customers=("customer_id", "nunique")
+    )
+    got = week.set_index(pd.to_datetime(week["period_start"]))[["visits", "unique_customers"]]
+    pd.testing.assert_frame_equal(got, want, check_dtype=False, check_names=False)
+
+    hours = analytics.busy_hours(demo_store, n=3).set_index("hour")
+    counts = v.groupby(v["local_start"].dt.hour).size()
+    assert hours["visits"][hours["visits"] > 0].to_dict() == counts.to_dict()
+    assert set(hours.index[hours["label"] == "peak"]) == set(counts.nlargest(3).index)
+    assert set(hours.index[hours["label"] == "idle"]) == set(counts.nsmallest(3).index)
+    assert (hours.loc[hours["visits"] == 0, "label"] == "closed").all()
+
+    freq = analytics.visit_frequency(demo_store).set_index("bucket")
+    per = v.groupby("customer_id").size()
+    bins = pd.cut(per, [0, 1, 2, 4, 9, float("inf")], labels=["1", "2", "3-4", "5-9", "10+"])
+    assert freq["customers"].to_dict() == bins.value_counts().to_dict()
+    assert freq["visits"].sum() == len(v)
+
+    lapsed = analytics.lapsed_regulars(demo_store, days=5, min_visits=5, as_of=demo_end)
+    last = v.groupby("customer_id")["local_day"].agg(["size", "max"])
+    away = (pd.Timestamp(demo_end) - last["max"]).dt.days
+    want = set(last.index[(last["size"] >= 5) & (away > 5)])
+    assert set(lapsed["customer_id"]) == want and len(want) > 0
+    assert (lapsed["days_away"] > 5).all()
+
+
+def test_camera_filter_and_ranges(demo_store, demo_end, expected):
+    from datetime import timedelta
+
+    from workbench import analytics
+
+    start = demo_end - timedelta(days=6)
+    assert analytics.daily_summary(demo_store, start, demo_end, camera="door")["visits"].sum() == 0
+    d = analytics.daily_summary(demo_store, start, demo_end, camera="counter").set_index("day")
+    want = expected["daily"].set_index("day").loc[pd.Timestamp(start) :]
+    assert d["visits"].tolist() == want["visits"].tolist()
+    assert d["conversion"].round(9).tolist() == want["conversion"].round(9).tolist()
+    cans = analytics.cans_per_day(demo_store, start, demo_end)
+    t = expected["transactions"]
+    t = t[t["local_day"] >= pd.Timestamp(start)]
+    assert cans["cans"].sum() == t["number_of_cans"].sum()

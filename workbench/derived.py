@@ -102,7 +102,18 @@ def current_build(store: Store) -> Path | None:
 
 
 def plan(store: Store) -> Plan:
-    """Decide, cheaply, how the views use the current derived build (see the module doc)."""
+    """Decide, cheaply, how the views use the current derived build (see the module doc).
+
+    A build that cannot be read (deleted or damaged by hand) is ignored, with a warning.
+    """
+    try:
+        return _plan(store)
+    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+        log.warning("derived tables unusable (%s); views compute from the events", exc)
+        return Plan()
+
+
+def _plan(store: Store) -> Plan:
     build = current_build(store)
     if build is None:
         return Plan()
