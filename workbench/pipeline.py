@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from workbench.pipeline_people import PeoplePipeline
 from workbench.sources import Frame, FrameSource, open_source, prefetch
 from workbench.store import Store
 from workbench.tracking import FaceTrack, FaceTracker
-from workbench.writer import RunWriter
+from workbench.writer import EventObserver, RunWriter
 
 log = logging.getLogger(__name__)
 
@@ -244,11 +245,22 @@ def ingest_source(
     config: Config,
     gallery: Gallery,
     progress: bool = True,
+    observers: Sequence[EventObserver] = (),
+    kind: str = "video",
+    key: str | None = None,
+    flush_s: float = 2.0,
 ) -> IngestResult:
-    """Run the face pipeline over one source and write its events as one run."""
+    """Run the face and people pipelines over one source and write its events as one run.
+
+    Recorded files use the defaults. A live service passes ``kind="live"``, its own
+    ``key`` (one per camera session), a short ``flush_s`` and the ``observers`` (alert
+    rules, counters) that must see events as they happen.
+    """
     step = max(1, round(source.fps / config.detection.detect_fps))
-    key = source_key(camera, source.name)
-    with RunWriter(store, key, camera, source.name, kind="video") as writer:
+    key = key or source_key(camera, source.name)
+    with RunWriter(
+        store, key, camera, source.name, kind=kind, flush_s=flush_s, observers=observers
+    ) as writer:
         pipe = FacePipeline(config, camera, store, gallery, writer.run_id[:8], stills=source.stills)
         people = PeoplePipeline(config, camera, writer.run_id[:8], enabled=not source.stills)
         result = IngestResult(source.name, writer.run_id, 0, 0, 0)

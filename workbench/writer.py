@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 import pandas as pd
 
@@ -18,6 +20,12 @@ from workbench.schema import EVENTS
 from workbench.store import Store
 
 log = logging.getLogger(__name__)
+
+
+class EventObserver(Protocol):
+    """Anything that reacts to events as a run produces them (alert rules, live counters)."""
+
+    def observe(self, table: str, rows: list[dict]) -> None: ...
 
 
 class RunWriter:
@@ -36,8 +44,10 @@ class RunWriter:
         source: str,
         kind: str,
         flush_s: float = 2.0,
+        observers: Sequence[EventObserver] = (),
     ):
         self.store = store
+        self.observers = list(observers)
         self.run_id = uuid.uuid4().hex[:16]
         self.flush_s = flush_s
         self.frames = 0
@@ -75,8 +85,14 @@ class RunWriter:
                 self._register(finished=True)
 
     def add(self, table: str, rows: list[dict] | dict) -> None:
-        """Queue rows (dicts with the table's columns, ``run_id`` excepted) for the next flush."""
-        self._buffers[table].extend([rows] if isinstance(rows, dict) else rows)
+        """Queue rows (dicts with the table's columns, ``run_id`` excepted) for the next flush.
+
+        Observers (alert rules, live counters) see the rows at once, before they are written.
+        """
+        rows = [rows] if isinstance(rows, dict) else rows
+        self._buffers[table].extend(rows)
+        for observer in self.observers:
+            observer.observe(table, rows)
         if time.monotonic() - self._last_flush >= self.flush_s:
             self.flush()
 
