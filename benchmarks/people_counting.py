@@ -2,11 +2,14 @@
 
     python benchmarks/people_counting.py accuracy [--shared ../shared/data]
     python benchmarks/people_counting.py overhead [--shared ../shared/data] [--repeats 3]
+        [--variants auto hog motion auto@2.5]
 
 accuracy: ``workbench audit counting`` on TUD-Campus (every frame, and at 5 fps as ingest
 runs) for each detector, with a vertical line through the middle, and every frame scored
-by halves (frames 1-35 tuned the HOG and tracking constants, 36-71 are held out); and the
-presence periods found in the Intel one-by-one video against its derived_visits.csv.
+by halves (frames 1-35 tuned the HOG and tracking constants, 36-71 are held out); the
+presence periods found in the Intel one-by-one video against its derived_visits.csv and
+the count per frame against them (1 inside a visit, 0 outside); and the count per frame
+in the store-aisle preview GIF against a count by eye (AISLE_TRUTH).
 
 overhead: the same clips ingested with people counting off and on (each detector),
 interleaved in one run so machine load affects both alike, after a warm-up ingest (so
@@ -42,7 +45,7 @@ from workbench.sources import open_source
 from workbench.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-DETECTORS = ["hog", "motion"]
+DETECTORS = ["auto", "hog", "motion"]
 
 
 def detectors(models_dir: Path) -> list[str]:
@@ -51,25 +54,31 @@ def detectors(models_dir: Path) -> list[str]:
 
 
 def config_for(detector: str, models_dir: Path) -> Config:
+    """Config for a variant named ``kind[:model][@people_fps]``, e.g. ``dnn:yolo11n``, ``auto@2.5``."""
     cfg = Config()
     cfg.people.models_dir = str(models_dir)
+    detector, _, fps = detector.partition("@")
+    if fps:
+        cfg.people.detect_fps = float(fps)
     kind, _, model = detector.partition(":")
     cfg.people.detector = kind
     cfg.people.model = model or None
     return cfg
 
 
-def presence_periods(video: Path, cfg: Config, fps: float = 5.0) -> tuple[list, float]:
-    """Presence periods (start, end frame) as the pipeline finds them at ``fps``."""
+def presence_periods(video: Path, cfg: Config, fps: float = 5.0) -> tuple[list, float, dict]:
+    """Presence periods (start, end frame) as the pipeline finds them at ``fps``, time per
+    frame, and people counted per frame index."""
     source = open_source(video)
     step = max(1, round(source.fps / fps))
     detector = make_detector(cfg.people, Path(cfg.people.models_dir), source.fps / step)
     tracker = PersonTracker(source.fps / step, cfg.people.track_max_gap_s)
-    monitor, periods, busy, n = PresenceMonitor(cfg.people.confirm_s), [], 0.0, 0
+    monitor, periods, busy, n, counts = PresenceMonitor(cfg.people.confirm_s), [], 0.0, 0, {}
     for frame in source.frames(step):
         t = frame.index / source.fps
         t0 = time.perf_counter()
-        found = monitor.update(t, len(tracker.update(detector.detect(frame.image), t)))
+        counts[frame.index] = len(tracker.follow(detector, frame.image, t))
+        found = monitor.update(t, counts[frame.index])
         busy += time.perf_counter() - t0
         n += 1
         if found:
@@ -77,7 +86,23 @@ def presence_periods(video: Path, cfg: Config, fps: float = 5.0) -> tuple[list, 
     if last := monitor.end():
         periods.append(last)
     source.close()
-    return [(round(p.start * source.fps), round(p.end * source.fps)) for p in periods], busy / n
+    spans = [(round(p.start * source.fps), round(p.end * source.fps)) for p in periods]
+    return spans, busy / n, counts
+
+
+# people in view in store-aisle-detection.gif (67 frames), counted by eye: two shoppers,
+# a third walks in from the bottom edge (her head is in view from frame 18)
+AISLE_TRUTH = [2] * 18 + [3] * 49
+
+
+def count_mae(counts: dict, truth) -> float:
+    return round(float(np.mean([abs(c - truth[f]) for f, c in counts.items()])), 3)
+
+
+def aisle_counts(video: Path, cfg: Config, fps: float | None) -> dict:
+    pred, facts = track_video(video, cfg, fps)
+    per = pred.groupby("frame").size()
+    return {f: int(per.get(f, 0)) for f in facts["processed"]}
 
 
 def accuracy(shared: Path, models_dir: Path) -> None:
@@ -96,7 +121,12 @@ def accuracy(shared: Path, models_dir: Path) -> None:
         for half, frames in (("tune 1-35", range(35)), ("held-out 36-71", range(35, 71))):
             r = score(truth_boxes, pred, list(frames))
             print(json.dumps({"video": "TUD-Campus", "detector": det, "frames": half, **r}))
-        periods, per_frame = presence_periods(intel / "one-by-one-person-detection.mp4", cfg)
+        periods, per_frame, counts = presence_periods(
+            intel / "one-by-one-person-detection.mp4", cfg
+        )
+        in_visit = np.zeros(max(counts) + 1, int)
+        for a, b in truth:
+            in_visit[a : b + 1] = 1
         tol = 2 * 10  # 2 s at 10 fps
         ok = len(periods) == len(truth) and all(
             abs(p[0] - a) <= tol and abs(p[1] - b) <= tol for p, (a, b) in zip(periods, truth)
@@ -108,10 +138,19 @@ def accuracy(shared: Path, models_dir: Path) -> None:
                     "detector": det,
                     "periods": periods,
                     "six_within_2s": ok,
+                    "count_mae_vs_visits": count_mae(counts, in_visit),
                     "ms_per_frame": round(1000 * per_frame, 1),
                 }
             )
         )
+        aisle = intel / "preview" / "store-aisle-detection.gif"
+        for fps in (None, 5.0):
+            mae = count_mae(aisle_counts(aisle, cfg, fps), AISLE_TRUTH)
+            print(
+                json.dumps(
+                    {"video": "store-aisle", "detector": det, "fps_arg": fps, "count_mae": mae}
+                )
+            )
 
 
 def clip(src: Path, seconds: float, out: Path) -> Path:
@@ -130,7 +169,7 @@ def clip(src: Path, seconds: float, out: Path) -> Path:
     return out
 
 
-def overhead(shared: Path, models_dir: Path, repeats: int) -> None:
+def overhead(shared: Path, models_dir: Path, repeats: int, only: list[str] | None) -> None:
     start = datetime(2026, 11, 20, 10, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -139,7 +178,7 @@ def overhead(shared: Path, models_dir: Path, repeats: int) -> None:
             shared / "tud-campus/TUD-Campus.mp4",
             shared / "face-recognition-ageitgey/examples/short_hamilton_clip.mp4",
         ]  # fmt: skip
-        variants = ["off", *detectors(models_dir)]
+        variants = ["off", *(only or detectors(models_dir))]
 
         def timed(video: Path, v: str, name: str) -> tuple[float, float]:
             cfg = config_for("hog" if v == "off" else v, models_dir)
@@ -178,6 +217,11 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        help="overhead: detectors to time against 'off' (default: all; auto@2.5 = at 2.5 fps)",
+    )
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     print(
@@ -187,7 +231,7 @@ def main() -> None:
     if args.what == "accuracy":
         accuracy(args.shared, args.models)
     else:
-        overhead(args.shared, args.models, args.repeats)
+        overhead(args.shared, args.models, args.repeats, args.variants)
 
 
 if __name__ == "__main__":

@@ -848,6 +848,7 @@ def evaluate_workbench(
     log=None,
     consolidate: bool = False,
     nightly: bool = False,
+    settings: tuple[str, ...] = (),
 ) -> dict:
     """Ingest every clip in start order into a fresh store; score its tracks and visits.
 
@@ -856,7 +857,7 @@ def evaluate_workbench(
     after each day's last clip instead, as a shop would schedule it, so later days are
     identified against the consolidated gallery; the metrics are those at the end.
     """
-    from workbench.config import Config
+    from workbench.config import with_settings
     from workbench.consolidate import consolidate as run_consolidate
     from workbench.pipeline import ingest
     from workbench.store import Store
@@ -867,7 +868,9 @@ def evaluate_workbench(
     clips = sorted({(v.start, v.clip) for v in visits})
     with tempfile.TemporaryDirectory(prefix="week-store-") as tmp:
         root = Path(keep_store) if keep_store else Path(tmp) / "store"
-        cfg = Config(store=root, timezone=TZ, cameras=[{"id": "door"}])
+        cfg = with_settings(
+            {"store": str(root), "timezone": TZ, "cameras": [{"id": "door"}]}, list(settings)
+        )
         store = Store(root, cfg)
         t0 = time.perf_counter()
         for n, (start, name) in enumerate(clips, start=1):
@@ -896,6 +899,8 @@ def evaluate_workbench(
         "detect_fps": cfg.detection.detect_fps,
         "min_face_px": cfg.detection.min_face_px,
         "consolidated": "nightly" if nightly else consolidate,
+        "face_detector": cfg.detection.face_detector,
+        "set": list(settings),
         "code": code,
     }
     metrics["wall_s"] = round(wall, 1)
@@ -1043,6 +1048,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--only", choices=["workbench", "seeds"])
     e.add_argument("--keep-store", type=Path, help="write workbench's store here (kept)")
     e.add_argument(
+        "--set", action="append", default=[], help="a workbench setting KEY=VALUE (repeatable)"
+    )
+    e.add_argument(
         "--consolidate", action="store_true", help="also score after `customers consolidate`"
     )
     e.add_argument(
@@ -1069,7 +1077,7 @@ def main(argv: list[str] | None = None) -> int:
     result, raw = {}, {}
     if args.only in (None, "workbench"):
         raw["workbench"] = evaluate_workbench(
-            args.out_dir, args.keep_store, log, args.consolidate, args.nightly
+            args.out_dir, args.keep_store, log, args.consolidate, args.nightly, tuple(args.set)
         )
         if args.consolidate:
             raw["workbench+consolidate"] = raw["workbench"].pop("consolidated")

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from workbench import customers
+from workbench import customers, views_visits
 from workbench.config import Config
 from workbench.derived import Plan, plan
 from workbench.simulate import simulate_shop
@@ -94,7 +94,28 @@ def test_a_fresh_build_is_the_answer(store):
     assert {"given", "linked"} <= set(counts["link_status"])
 
 
-def test_edits_since_the_build(store):
+@pytest.fixture
+def no_refresh(monkeypatch):
+    """Edits that leave the build as it was (as consolidation's merges do until it refreshes):
+    the views recompute what they changed."""
+    monkeypatch.setattr(customers, "refresh", lambda store: {})
+
+
+def test_an_edit_refreshes_the_build(store):
+    a, b, c = _linked_customers(store, 3)
+    before = plan(store).build
+    customers.merge(store, a, [b])
+    p = plan(store)
+    assert p.clean and p.build != before
+    assert_exact(store)
+    customers.set_staff(store, a, True)  # staff: recomputed by readers, not refreshed
+    customers.label(store, c, "Ravi")  # a label changes nothing derived
+    p = plan(store)
+    assert not p.clean and not p.edits_changed
+    assert_exact(store)
+
+
+def test_edits_since_the_build(store, no_refresh):
     a, b, c = _linked_customers(store, 3)
     customers.set_staff(store, c, True)  # the till records linked to c are not c's any more
     assert_exact(store)
@@ -118,6 +139,12 @@ def test_new_footage_and_reingest_since_the_build(store):
     p = plan(store)
     assert p.live_files["tracks"] and not p.stale["tracks"] and not p.clean
     assert_exact(store)
+    # the next process maps the parts this one recomputed: the same answers
+    views_visits._known.clear()
+    kept = max(p.build.glob(".parts/*/_relinked.arrow"), key=lambda f: f.stat().st_mtime_ns)
+    mtime = kept.stat().st_mtime_ns
+    assert_exact(store)
+    assert kept.stat().st_mtime_ns == mtime  # mapped, not computed again
     simulate_shop(store, days=2, end=END, seed=1)  # the same source again: replaces its run
     assert_exact(store)
 
@@ -163,7 +190,7 @@ def test_new_tracks_of_known_customers(store):
     )
 
 
-def test_erasure_since_the_build_is_seen(store):
+def test_erasure_since_the_build_is_seen(store, no_refresh):
     a, _ = _linked_customers(store)
     customers.forget(store, a)
     assert_exact(store)
@@ -183,3 +210,47 @@ def test_compact_again_and_other_settings(store):
     settings = store.config.model_dump()
     other = Store(store.root, Config(**{**settings, "visits": {"gap_s": 60.0}}))
     assert plan(other).build is None  # built for another visit gap: not used
+
+
+def test_erasure_is_journaled(store, no_refresh):
+    """`forget` notes every partition it rewrites or empties, so plans need no folder scan."""
+    a, _ = _linked_customers(store)
+    journal = store.events_dir / ".journal"
+    offset = journal.stat().st_size if journal.exists() else 0
+    before = {f: f.stat().st_mtime_ns for f in store.event_files()}
+    customers.forget(store, a)
+    changed = {
+        f.parent.relative_to(store.events_dir).as_posix()
+        for f, mtime in before.items()
+        if not f.exists() or f.stat().st_mtime_ns != mtime
+    }
+    with open(journal, "rb") as fh:
+        fh.seek(offset)
+        noted = set(fh.read().decode().splitlines())
+    assert changed and changed <= noted
+    # a file emptied and deleted is noted too: the plan sees it without the edits changing
+    gone = next(f for f in store.event_files("tracks") if f.exists())
+    store.replace_event_file(gone, None)
+    assert not gone.exists()
+    assert gone.parent.relative_to(store.events_dir).as_posix() in plan(store).stale["tracks"]
+    assert_exact(store)
+
+
+def test_closed_months_move_into_one_folder(store, no_refresh):
+    """`compact` moves the days of a closed month into one folder and file per run and camera;
+    the answers stay the same, and an erasure after it is still seen."""
+    before = _rows(store, True)
+    stats = store.compact(today=END + timedelta(days=40))
+    assert stats["merged_files"] > 0
+    for table in ("sightings", "tracks", "transactions"):
+        periods = {f.parent.parent.name for f in store.event_files(table)}
+        assert periods and all(p.startswith("month=") for p in periods), periods
+    assert not list(store.events_dir.glob("tracks/date=*"))  # emptied day folders are gone
+    assert plan(store).clean
+    after = _rows(store, True)
+    for view in VIEWS:
+        pd.testing.assert_frame_equal(after[view], before[view], check_dtype=False, obj=view)
+    a, _ = _linked_customers(store)
+    customers.forget(store, a)  # rewrites month files: noted, their rows recomputed
+    assert any(p.startswith("tracks/month=") for p in plan(store).stale["tracks"])
+    assert_exact(store)

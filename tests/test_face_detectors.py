@@ -181,3 +181,42 @@ def test_tiles_cover_the_frame():
     finest = [t for t in tiles if t[2] == tiles[0][2]]
     assert min(t[0] for t in finest) == 0 and max(t[0] + t[2] for t in finest) == 1920
     assert min(t[1] for t in finest) == 0 and max(t[1] + t[2] for t in finest) == 1080
+
+
+@needs_shared
+def test_yunet_hog_starts_tracks_on_faces_hog_alone_scores_weakly():
+    """The default detector, built as the pipeline builds it (weak=True): a face that dlib
+    HOG scores below its threshold but YuNet is sure of may start a track; HOG's boxes are
+    kept. The group photo scaled to 0.75 has 7 faces of 30-40 px; HOG alone finds 6."""
+    image = cv2.imread(str(DLIB / "examples" / "faces" / "2007_007763.jpg"))
+    image = cv2.resize(image, None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
+    hog = fd.HogFaceDetector(30).detect(image)
+    combined = _detector("yunet_hog", 30)
+    weak = fd.make_face_detector("yunet_hog", 30, weak=True)
+    starts = weak.detect(image)
+    starts = starts[starts.score >= weak.start_score]
+    assert len(hog) == 6
+    assert len(combined.detect(image)) <= 6  # without weak, HOG's threshold still decides
+    assert len(starts) == 7
+    # every box is one of HOG's (the weak ones included): boxes identity was calibrated on
+    hog_weak = fd.HogFaceDetector(30, threshold=-0.5).detect(image)
+    for box in starts.xyxy:
+        assert fd.box_iou(box[None], hog_weak.xyxy).max() > 0.6
+
+
+def _rss_mb() -> float:
+    return int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from Linux /proc")
+def test_yunet_memory_stays_flat():
+    """yuface's own detect() leaks its 36 KB result buffer on every call (1.2 GB over a
+    2-hour video); workbench calls libfacedetection with one buffer per thread."""
+    detector = _detector("yunet", 40)
+    image = np.random.default_rng(0).integers(0, 255, (180, 320, 3), np.uint8)
+    for _ in range(50):
+        detector.detect(image)
+    before = _rss_mb()
+    for _ in range(600):  # 21 MB if each call leaked its buffer
+        detector.detect(image)
+    assert _rss_mb() - before < 5

@@ -87,7 +87,7 @@ def test_missing_or_broken_models_say_what_to_do(tmp_path):
     with pytest.raises(ModelError, match="unknown model 'yolo99'"):
         find_model(tmp_path, "yolo99")
     cfg = Config().people
-    assert make_detector(cfg, tmp_path, 5).name == "hog"  # auto without a model
+    assert make_detector(cfg, tmp_path, 5).name == "hog+motion"  # auto without a model
     (tmp_path / "yolov8n.onnx").write_bytes(b"not a network")
     assert find_model(tmp_path).name == "yolov8n"
     with pytest.raises(ModelError, match="cannot load this yolov8n file"):
@@ -107,21 +107,49 @@ def test_models_command_lists_supported_models(tmp_path):
     assert "mobilenet-ssd" in text and "github.com/chuanqi305" in text
 
 
-def test_hog_never_searches_a_picture_smaller_than_its_window():
-    """OpenCV's HOG corrupts memory on pictures smaller than its 48x96 window."""
-    from workbench.people import HogPersonDetector
+def test_hog_searches_only_where_something_moved_or_someone_is_tracked():
+    """OpenCV's HOG corrupts memory on pictures smaller than its 48x96 window; and it is
+    the costly part of counting, so it looks only where it has to."""
+    from workbench.people import HogPersonDetector, shrink
 
     assert len(HogPersonDetector(100).detect(np.zeros((40, 60, 3), np.uint8))) == 0
-    hog = HogPersonDetector(100)
+    hog = HogPersonDetector(100, fps=5)
     still = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     moved = still.copy()
-    moved[450:470, 610:630] = 255  # a small change in a corner
-    searched = [hog._regions(frame) for frame in (still, still, moved)]  # parts it would search
-    assert searched[0] == [(0, 0, 640, 480)]  # the first frame: everything
-    assert searched[1] == []  # nothing moved, nobody seen: nothing
-    assert len(searched[2]) == 1
-    x1, y1, x2, y2 = searched[2][0]
-    assert x2 == 640 and y2 == 480 and x2 - x1 >= 48 and y2 - y1 >= 96
+    moved[300:420, 500:560] = 255  # something person-sized changed
+    assert [hog.due() for _ in range(27)].count(True) == 2  # the whole picture every 5 s
+    assert len(hog.moving(*shrink(still))) == len(hog.moving(*shrink(still))) == 0
+    (box,) = hog.moving(*shrink(moved))
+    assert box[0] <= 500 and box[1] <= 300 and box[2] >= 560 and box[3] >= 420
+    assert hog._regions(np.zeros((0, 4)), 460, 345) == []  # nothing moved, nobody tracked
+    (region,) = hog._regions(np.array([[440, 330, 455, 340]]), 460, 345)  # a corner
+    x1, y1, x2, y2 = region
+    assert x2 == 460 and y2 == 345 and x2 - x1 >= 48 and y2 - y1 >= 96
+
+
+def test_blobs_add_people_hog_misses_on_a_fixed_camera_once_its_background_is_learnt():
+    """A dark shape HOG does not take for a person: reported as a person (a score that can
+    start a track) only once the background is learnt and while the camera stays still."""
+    import cv2
+
+    from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
+
+    rng = np.random.default_rng(1)
+    room = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    visitor = room.copy()
+    visitor[250:410, 300:360] //= 2
+    fused = FusedPersonDetector(HogPersonDetector(100), MotionPersonDetector(100), 12)
+    for i in range(12):  # learning the empty room; someone walks in before it is learnt
+        found = fused.detect(visitor if i == 11 else room)
+    assert len(found) == 0
+    for _ in range(3):
+        found = fused.detect(visitor)
+    assert len(found) == 1 and found.score[0] >= 0.5
+    (x1, y1, x2, y2), centre = found.xyxy[0], found.center[0]
+    assert x1 <= 300 and y1 <= 250 and x2 >= 360 and y2 >= 410  # (with a halo: pixels are
+    assert np.abs(centre - [330, 330]).max() < 20  # compared with their surroundings)
+    elsewhere = cv2.GaussianBlur(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8), (0, 0), 1)
+    assert len(fused.detect(elsewhere)) == 0  # the camera turned: everything differs
 
 
 @pytest.mark.parametrize("hidden_s, same_id", [(0.6, True), (2.0, False)])
@@ -156,17 +184,18 @@ def test_audit_counting_on_tud_campus():
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     r = json.loads(result.output)
-    assert r["frames"] == 71 and r["people_true"] == 8 and r["detector"] == "hog"
-    # measured: count_mae 0.93, idf1 0.557, mota 0.362 (docs/benchmarks.md); margins for noise
-    assert r["count_mae"] <= 1.2 and r["idf1"] >= 0.45 and r["mota"] >= 0.25
+    # the default detector; its background is never learnt in 2.8 s, so this is HOG's work
+    assert r["frames"] == 71 and r["people_true"] == 8 and r["detector"] == "hog+motion"
+    # measured: count_mae 0.93, idf1 0.639, mota 0.501 (docs/benchmarks.md); margins for noise
+    assert r["count_mae"] <= 1.1 and r["idf1"] >= 0.58 and r["mota"] >= 0.42
     assert r["crossings_true"] == 5 and abs(r["crossings_pred"] - r["crossings_true"]) <= 2
 
 
 @needs_intel
 def test_presence_periods_match_the_six_visits(tmp_path):
-    """The people half of the pipeline on a fixed office camera, through the store."""
+    """The people half of the pipeline on a fixed office camera, through the store, with
+    the default detector: people seen from behind, standing at a table."""
     config = Config(store=tmp_path, timezone="UTC")
-    config.people.detector = "motion"
     store = Store(tmp_path, config)
     video = INTEL / "one-by-one-person-detection.mp4"
     source = open_source(video, start=datetime(2026, 11, 20, 9, tzinfo=UTC))
@@ -185,10 +214,9 @@ def test_presence_periods_match_the_six_visits(tmp_path):
     assert len(found) == len(truth) == 6
     assert np.abs(found["s"].to_numpy() - truth["start_frame"].to_numpy() / 10).max() <= 2.0
     assert np.abs(found["e"].to_numpy() - truth["end_frame"].to_numpy() / 10).max() <= 2.0
-    # person-seconds in view: the six visits last 108 s; blobs of one person are sometimes
-    # two boxes (measured 184 s; count MAE 0.56 in docs/benchmarks.md)
+    # person-seconds in view: the six visits last 108 s (count MAE 0.29 in docs/benchmarks.md)
     occupied = store.query("SELECT sum(people_mean * seconds) AS s FROM occupancy WHERE zone = ''")
-    assert 0.8 * 108 < occupied["s"].iloc[0] < 2 * 108
+    assert 0.8 * 108 < occupied["s"].iloc[0] < 1.4 * 108
 
 
 SHOP = """store: store

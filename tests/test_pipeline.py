@@ -206,3 +206,90 @@ def test_image_folder_with_non_images(tmp_path):
     faces = Store(store).query("SELECT customer_id FROM tracks WHERE customer_id IS NOT NULL")
     assert len(faces) == 3  # ...and the good images are in the store
     assert faces.customer_id.nunique() == 2  # Obama twice, Biden once
+
+
+def _cut(src: Path, out: Path, first: int, last: int) -> Path:
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    cap.set(cv2.CAP_PROP_POS_FRAMES, first)
+    writer = None
+    for _ in range(first, last):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if writer is None:
+            h, w = frame.shape[:2]
+            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        writer.write(frame)
+    writer.release()
+    cap.release()
+    return out
+
+
+def test_workers_give_the_same_customers_as_one_process(tmp_path):
+    """Two files perceived by two worker processes: identity is still decided in time
+    order in one process, so tracks and customer ids are exactly those of one process."""
+    from workbench.config import Config
+    from workbench.pipeline import ingest
+
+    cap = cv2.VideoCapture(str(CLIP))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    # the singer in both halves: customers of the first file come back in the second
+    clips = [
+        _cut(CLIP, tmp_path / "a.mp4", 0, n // 2),
+        _cut(CLIP, tmp_path / "b.mp4", n // 2, n),
+    ]
+    start = pd.Timestamp("2026-11-20T19:00:00+05:30").to_pydatetime()
+    tracks = {}
+    for workers in (1, 2):
+        store = Store(tmp_path / f"store{workers}")
+        results = ingest(
+            clips, "stage", store, Config(), start=start, progress=False, workers=workers
+        )
+        assert [Path(r.path).name for r in results] == ["a.mp4", "b.mp4"]
+        tracks[workers] = store.query(
+            'SELECT source, start, "end", sightings, embedded, customer_id FROM tracks '
+            "JOIN runs USING (run_id) ORDER BY start, source"
+        )
+    assert len(tracks[1]) >= 2
+    assert tracks[1].customer_id.notna().any()
+    pd.testing.assert_frame_equal(tracks[1], tracks[2])
+
+
+def test_live_tracks_are_identified_before_they_end(tmp_path):
+    """Observers (alert rules) hear a provisional identity while the face is still in view;
+    a track that was new then keeps that id when it ends and is still new."""
+    from workbench.config import Config
+    from workbench.identity import Gallery
+    from workbench.pipeline import ingest_source
+    from workbench.sources import open_source
+
+    class Listener:
+        def __init__(self):
+            self.seen: dict[str, list[dict]] = {}
+
+        def observe(self, table, rows):
+            self.seen.setdefault(table, []).extend(rows)
+
+    listener = Listener()
+    store = Store(tmp_path / "store")
+    cap = cv2.VideoCapture(str(CLIP))
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    clip = _cut(CLIP, tmp_path / "start.mp4", 0, n // 3)
+    ingest_source(
+        open_source(clip), "stage", store, Config(), Gallery(), progress=False, observers=[listener]
+    )
+    early = pd.DataFrame(listener.seen["identified"])
+    final = pd.DataFrame(listener.seen["tracks"]).set_index("track_id")
+    assert len(early) >= 1
+    heard_before_end = 0
+    for row in early.itertuples():
+        track = final.loc[row.track_id]
+        assert row.ts <= track.end
+        heard_before_end += row.ts < track.end  # while the face was still in view
+        assert (store.root / row.snapshot).is_file()
+        if row.is_new:
+            assert track.customer_id == row.customer_id
+    assert heard_before_end >= 1

@@ -136,8 +136,8 @@ def test_kpi_cards_on_a_day_without_visits(make_store, demo_end):
 
 
 def test_clear_errors_for_bad_requests(demo_store, tmp_path):
-    with pytest.raises(ReportError, match="unknown report 'weekly'; choose one of: daily"):
-        run_report(demo_store.root, "weekly", out_dir=tmp_path)
+    with pytest.raises(ReportError, match="unknown report 'monthly'; choose one of: daily, weekly"):
+        run_report(demo_store.root, "monthly", out_dir=tmp_path)
     with pytest.raises(ReportError, match="does not exist"):
         run_report(tmp_path / "nowhere", out_dir=tmp_path)
     with pytest.raises(ReportError, match="YYYY-MM-DD"):

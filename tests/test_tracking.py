@@ -80,7 +80,7 @@ def test_faces_cut_by_the_frame_edge():
 def test_a_glimpse_is_counted_but_not_identified(make_store):
     from workbench.config import Config
     from workbench.identity import Gallery
-    from workbench.pipeline import FacePipeline
+    from workbench.pipeline import Identifier
     from workbench.tracking import FaceTrack
 
     store = make_store()
@@ -88,7 +88,7 @@ def test_a_glimpse_is_counted_but_not_identified(make_store):
     glimpse = FaceTrack(1, np.array(box(100, 100)), T0, T0, sightings=1, faces=[(0.9, emb)])
     seen = FaceTrack(2, np.array(box(100, 100)), T0, T0, sightings=2, faces=[(0.9, emb)])
     for stills, expected in [(False, [None, "C"]), (True, ["C", "C"])]:
-        pipe = FacePipeline(Config(), "door", store, Gallery(), "run", stills=stills)
-        pipe._finish([glimpse, seen])
-        got = {r["track_id"]: r["customer_id"] for r in pipe.track_rows}
+        identifier = Identifier(Config(), "door", store, Gallery(), "run", stills=stills)
+        rows = identifier.identify([glimpse, seen], None)
+        got = {r["track_id"]: r["customer_id"] for r in rows}
         assert [(got[f"run-{i}"] or "")[:1] or None for i in (1, 2)] == expected

@@ -81,7 +81,7 @@ def track_video(
     try:
         for frame in source.frames(step):
             t0 = time.perf_counter()
-            dets = tracker.update(detector.detect(frame.image), frame.index / source.fps)
+            dets = tracker.follow(detector, frame.image, frame.index / source.fps)
             busy += time.perf_counter() - t0
             frames.append(frame.index)
             rows += [

@@ -15,10 +15,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from workbench.cli_alerts import COMMANDS as ALERT_COMMANDS
 from workbench.cli_audit import audit
 from workbench.cli_common import _store, store_option
 from workbench.cli_customers import customers
+from workbench.cli_dashboard import dashboard, report
 from workbench.cli_data import import_, query
+from workbench.cli_live import COMMANDS as LIVE_COMMANDS
 from workbench.cli_people import models
 from workbench.errors import WorkbenchError
 
@@ -81,8 +84,14 @@ def _parse_start(value: str | None, tz: str) -> datetime | None:
 )
 @store_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Files processed at once, each in its own process (default: the cores available).",
+)
 @click.pass_context
-def ingest(ctx, paths, camera, start, store_dir, quiet):
+def ingest(ctx, paths, camera, start, store_dir, quiet, workers):
     """Process recorded footage (video files or folders of images) into the store.
 
     Re-ingesting the same file for the same camera replaces its earlier events.
@@ -92,7 +101,15 @@ def ingest(ctx, paths, camera, start, store_dir, quiet):
     store = _store(ctx, store_dir)
     begin = _parse_start(start, store.timezone(camera))
     store.ensure_writable()
-    results = run_ingest(list(paths), camera, store, store.config, start=begin, progress=not quiet)
+    results = run_ingest(
+        list(paths),
+        camera,
+        store,
+        store.config,
+        start=begin,
+        progress=not quiet,
+        workers=workers,
+    )
     problems = []
     for r in results:
         customers = store.query(
@@ -148,29 +165,6 @@ def export(ctx, table, out, start, end, camera, store_dir):
     first = _parse_day(start, "--from") if start else last - timedelta(days=29)
     rows = export_report(store, first, last, out, camera=camera)
     click.echo(f"wrote {out}: " + ", ".join(f"{k} {v}" for k, v in rows.items()))
-
-
-@main.command()
-@click.argument("kind", type=click.Choice(["daily"]))
-@click.option("--date", "day", help="Day to report, YYYY-MM-DD (default: yesterday).")
-@store_option
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    default="reports",
-    show_default=True,
-    help="Folder for the report files.",
-)
-@click.pass_context
-def report(ctx, kind, day, store_dir, out_dir):
-    """Run a report notebook through papermill and write offline HTML (charts inlined, no external URLs)."""
-    from workbench.report import run_report
-
-    store = _store(ctx, store_dir)
-    when = _parse_day(day, "--date") if day else None  # None: yesterday in the site's timezone
-    path = run_report(store.root, kind=kind, date=when, out_dir=Path(out_dir), config=store.config)
-    click.echo(f"report: {path}")
 
 
 def _parse_day(value: str, option: str) -> date:
@@ -251,6 +245,12 @@ main.add_command(import_)
 main.add_command(query)
 main.add_command(audit)
 main.add_command(models)
+main.add_command(dashboard)  # and report: notebooks served or run (workbench.cli_dashboard)
+main.add_command(report)
+for command in LIVE_COMMANDS:  # live, serve, push, cameras
+    main.add_command(command)
+for command in ALERT_COMMANDS:  # alerts, retention
+    main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -23,7 +23,8 @@ def models(ctx, as_json):
     """List supported person-detection models, where to get each, and which are present.
 
     Model files go in the models folder (people.models_dir, default ./models). Without
-    one, people are found with OpenCV's HOG detector (people.detector: hog).
+    one, people are found with OpenCV's HOG detector, plus background-subtraction blobs on
+    fixed cameras (people.detector: auto).
     """
     from workbench.models import model_status
 
@@ -39,5 +40,6 @@ def models(ctx, as_json):
         if not m["present"]:
             click.echo(f"  {'':<14} get it: {m['source']}")
     click.echo(
-        "built in (no file needed): hog (OpenCV HOG people detector), motion (fixed cameras)"
+        "built in (no file needed): hog (OpenCV HOG people detector), motion (fixed cameras); "
+        "auto without a model: hog with motion blobs on fixed cameras"
     )

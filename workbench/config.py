@@ -17,6 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from workbench.config_alerts import (  # noqa: F401 - EmailChannel, WebhookChannel re-exported
+    AlertConfig,
+    EmailChannel,
+    RetentionConfig,
+    WebhookChannel,
+)
 from workbench.config_people import (
     FloorConfig,
     LineConfig,
@@ -85,8 +91,8 @@ class DetectionConfig(_Strict):
         "blazeface_hog",
         "blazeface_full_hog",
     ] = Field(
-        "hog",
-        description="Face detector backend (workbench.face_detectors; figures in docs/benchmarks.md). 'auto': yunet where its wheel (yuface) is installed, else hog. '<name>_hog': <name> proposes faces, dlib HOG confirms each in a small crop.",
+        "auto",
+        description="Face detector backend (workbench.face_detectors; figures in docs/benchmarks.md). 'auto': yunet_hog where the yuface wheel is installed, else hog. '<name>_hog': <name> proposes faces, dlib HOG confirms each in a small crop.",
     )
     detect_fps: float = Field(
         5.0,
@@ -196,26 +202,15 @@ class TransactionsConfig(_Strict):
     )
 
 
-class EmailChannel(_Strict):
-    host: str
-    port: int = Field(587, ge=1, le=65535)
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
-    password_env: str = Field(
-        "WORKBENCH_SMTP_PASSWORD", description="Environment variable that holds the SMTP password."
+class ApiConfig(_Strict):
+    keys_env: str = Field(
+        "WORKBENCH_API_KEYS",
+        description="Environment variable holding the API keys (comma-separated) that `workbench serve` accepts in the X-API-Key header.",
     )
-    sender: str = "workbench@localhost"
-    to: list[str] = Field(default_factory=list)
-
-
-class WebhookChannel(_Strict):
-    url: str
-    format: Literal["json", "slack", "teams", "discord"] = "json"
-
-
-class AlertConfig(_Strict):
-    email: EmailChannel | None = None
-    webhooks: list[WebhookChannel] = Field(default_factory=list)
+    push_token_env: str = Field(
+        "WORKBENCH_PUSH_TOKEN",
+        description="Environment variable holding the token remote cameras send with `workbench push --token` (cameras with `source: push`).",
+    )
 
 
 class Config(_Strict):
@@ -229,7 +224,9 @@ class Config(_Strict):
     visits: VisitConfig = Field(default_factory=VisitConfig)
     transactions: TransactionsConfig = Field(default_factory=TransactionsConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     people: PeopleConfig = Field(default_factory=PeopleConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
     _tz = field_validator("timezone")(lambda v: _check_timezone(v))
 
@@ -273,6 +270,23 @@ def parse_config(data: dict | None, origin: str = "config") -> Config:
         return Config.model_validate(data or {})
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, origin)) from None
+
+
+def with_settings(data: dict, settings: list[str], origin: str = "--set") -> Config:
+    """``data`` with dotted ``KEY=VALUE`` settings applied (values read as YAML), validated."""
+    data = dict(data)
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep:
+            raise ConfigError(
+                f"{origin} {setting!r}: expected KEY=VALUE, e.g. detection.detect_fps=10"
+            )
+        *parents, leaf = key.split(".")
+        node = data
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return parse_config(data, origin)
 
 
 def config_path(path: str | os.PathLike | None = None) -> Path | None:

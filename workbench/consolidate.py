@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.customers import _labels, _merge_locked, separated
+from workbench.derived import refresh
 from workbench.identity import pick_exemplars
 from workbench.store import Store
 
@@ -161,6 +162,7 @@ def consolidate_locked(store: Store, distance: float | None = None, dry_run: boo
         with store.state_lock():
             for into, others, _ in merges:
                 _merge_locked(store, into, others, "consolidate")
+        refresh(store)  # derived tables follow, as after a merge by hand
     return {
         "merges": [{"into": i, "merged": o, "distance": round(d, 4)} for i, o, d in merges],
         "customers_merged": sum(len(o) for _, o, _ in merges),

@@ -7,6 +7,8 @@ must remove the person's data from disk.
 
 Merges, splits, forget and consolidation take the store's writer lock: an ingest
 keeps the gallery in memory and must not run while identities change under it.
+In a compacted store, merge, split and forget then refresh the derived tables
+(``workbench.derived.refresh``), so dashboards do not recompute what they changed.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from workbench.derived import refresh
 from workbench.errors import NotFoundError, WorkbenchError
-from workbench.store import Store, _atomic_write
+from workbench.parts import prepare
+from workbench.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,7 @@ def label(store: Store, customer_id: str, text: str | None) -> None:
 def set_staff(store: Store, customer_id: str, is_staff: bool = True) -> None:
     """Mark a customer as staff: they stay recognised but leave customer analytics."""
     _set_flags(store, customer_id, is_staff=is_staff)
+    prepare(store)  # what it changes, recomputed once for every reader
 
 
 def separated(store: Store) -> set[frozenset[str]]:
@@ -129,9 +134,11 @@ def merge(store: Store, into: str, others: list[str], reason: str = "user") -> l
     others = [o for o in dict.fromkeys(others) if o != into]
     if not others:
         raise WorkbenchError("name at least one other customer to merge into " + into)
-    with store.writer_lock(), store.state_lock():
-        _check(store, into, *others)
-        _merge_locked(store, into, others, reason)
+    with store.writer_lock():
+        with store.state_lock():
+            _check(store, into, *others)
+            _merge_locked(store, into, others, reason)
+        refresh(store)
     return others
 
 
@@ -183,40 +190,44 @@ def split(
     """
     if (other is None) == (not tracks):
         raise WorkbenchError("split needs either the merged customer id or --tracks, not both")
-    with store.writer_lock(), store.state_lock():
-        _check(store, customer_id)
-        if other is not None:
-            merges = store.read_state("customer_merges")
-            hit = (merges["customer_id"] == other) & (merges["into_id"] == customer_id)
-            if not hit.any():
-                raise NotFoundError(
-                    f"{other} is not merged into {customer_id}; "
-                    f"`workbench customers show {customer_id}` lists the merged ids"
+    with store.writer_lock():
+        with store.state_lock():
+            _check(store, customer_id)
+            if other is not None:
+                merges = store.read_state("customer_merges")
+                hit = (merges["customer_id"] == other) & (merges["into_id"] == customer_id)
+                if not hit.any():
+                    raise NotFoundError(
+                        f"{other} is not merged into {customer_id}; "
+                        f"`workbench customers show {customer_id}` lists the merged ids"
+                    )
+                store.write_state("customer_merges", merges[~hit])
+                new_id = other
+            else:
+                mine = store.query(
+                    "SELECT track_id FROM tracks WHERE customer_id = ?", [customer_id]
+                )["track_id"]
+                unknown = sorted(set(tracks) - set(mine))
+                if unknown:
+                    raise NotFoundError(
+                        f"tracks {', '.join(unknown)} are not {customer_id}'s; "
+                        f"`workbench customers show {customer_id}` lists its tracks"
+                    )
+                if set(tracks) == set(mine):
+                    raise WorkbenchError(f"that is every track of {customer_id}; nothing to split")
+                new_id = _allocate(store)  # allocate_customer_ids would wait for our own lock
+                moved = store.read_state("track_assignments")
+                moved = moved[~moved["track_id"].isin(tracks)]
+                add = pd.DataFrame(
+                    {"track_id": tracks, "customer_id": new_id, "assigned_at": _now()}
                 )
-            store.write_state("customer_merges", merges[~hit])
-            new_id = other
-        else:
-            mine = store.query("SELECT track_id FROM tracks WHERE customer_id = ?", [customer_id])[
-                "track_id"
-            ]
-            unknown = sorted(set(tracks) - set(mine))
-            if unknown:
-                raise NotFoundError(
-                    f"tracks {', '.join(unknown)} are not {customer_id}'s; "
-                    f"`workbench customers show {customer_id}` lists its tracks"
-                )
-            if set(tracks) == set(mine):
-                raise WorkbenchError(f"that is every track of {customer_id}; nothing to split")
-            new_id = _allocate(store)  # allocate_customer_ids would wait for our own lock
-            moved = store.read_state("track_assignments")
-            moved = moved[~moved["track_id"].isin(tracks)]
-            add = pd.DataFrame({"track_id": tracks, "customer_id": new_id, "assigned_at": _now()})
-            store.write_state("track_assignments", pd.concat([moved, add], ignore_index=True))
-        sep = store.read_state("customer_separations")
-        add = pd.DataFrame(
-            {"customer_a": [customer_id], "customer_b": [new_id], "created_at": [_now()]}
-        )
-        store.write_state("customer_separations", pd.concat([sep, add], ignore_index=True))
+                store.write_state("track_assignments", pd.concat([moved, add], ignore_index=True))
+            sep = store.read_state("customer_separations")
+            add = pd.DataFrame(
+                {"customer_a": [customer_id], "customer_b": [new_id], "created_at": [_now()]}
+            )
+            store.write_state("customer_separations", pd.concat([sep, add], ignore_index=True))
+        refresh(store)
     return new_id
 
 
@@ -237,35 +248,37 @@ def forget(store: Store, customer_id: str) -> dict:
     id, and labels, merges and splits naming them are dropped. The id is never
     reused; the person is a new customer if seen again. Returns what was removed.
     """
-    with store.writer_lock(), store.state_lock():
-        _check(store, customer_id)
-        merges = store.read_state("customer_merges")
-        ids = {customer_id, *merges.loc[merges["into_id"] == customer_id, "customer_id"]}
-        tracks = _all_tracks_of(store, ids)
-        stats = {"customer_id": customer_id, "ids": sorted(ids), "tracks": len(tracks)}
-        stats["sightings"] = _erase(store, "sightings", "track_id", set(tracks["track_id"]))
-        _erase(store, "tracks", "track_id", set(tracks["track_id"]))
-        stats["transactions_unlinked"] = _erase(
-            store, "transactions", "customer_id", ids, nullify=True
-        )
-        images = 0
-        for rel in tracks["snapshot"].dropna().unique():
-            path = store.root / rel
-            if path.exists():
-                path.unlink()
-                images += 1
-        stats["key_images"] = images
-        store.write_state("customer_merges", merges[~merges["customer_id"].isin(ids)])
-        for name, cols in (
-            ("customers", ["customer_id"]),
-            ("track_assignments", ["customer_id"]),
-            ("customer_separations", ["customer_a", "customer_b"]),
-        ):
-            t = store.read_state(name)
-            keep = ~t[cols].isin(ids).any(axis=1)
-            if name == "track_assignments":
-                keep &= ~t["track_id"].isin(set(tracks["track_id"]))
-            store.write_state(name, t[keep])
+    with store.writer_lock():
+        with store.state_lock():
+            _check(store, customer_id)
+            merges = store.read_state("customer_merges")
+            ids = {customer_id, *merges.loc[merges["into_id"] == customer_id, "customer_id"]}
+            tracks = _all_tracks_of(store, ids)
+            stats = {"customer_id": customer_id, "ids": sorted(ids), "tracks": len(tracks)}
+            stats["sightings"] = _erase(store, "sightings", "track_id", set(tracks["track_id"]))
+            _erase(store, "tracks", "track_id", set(tracks["track_id"]))
+            stats["transactions_unlinked"] = _erase(
+                store, "transactions", "customer_id", ids, nullify=True
+            )
+            images = 0
+            for rel in tracks["snapshot"].dropna().unique():
+                path = store.root / rel
+                if path.exists():
+                    path.unlink()
+                    images += 1
+            stats["key_images"] = images
+            store.write_state("customer_merges", merges[~merges["customer_id"].isin(ids)])
+            for name, cols in (
+                ("customers", ["customer_id"]),
+                ("track_assignments", ["customer_id"]),
+                ("customer_separations", ["customer_a", "customer_b"]),
+            ):
+                t = store.read_state(name)
+                keep = ~t[cols].isin(ids).any(axis=1)
+                if name == "track_assignments":
+                    keep &= ~t["track_id"].isin(set(tracks["track_id"]))
+                store.write_state(name, t[keep])
+        refresh(store)
     log.info("forgot %s: %s", customer_id, stats)
     return stats
 
@@ -307,8 +320,5 @@ def _erase(store: Store, table: str, column: str, values: set[str], nullify: boo
             )
         else:
             data = data.filter(pc.invert(hit))
-        if data.num_rows == 0:
-            path.unlink()
-        else:
-            _atomic_write(path, lambda p, d=data: pq.write_table(d, p, compression="zstd"))
+        store.replace_event_file(path, data)  # journaled: derived tables see it
     return count

@@ -52,6 +52,9 @@ def build_demo(
     path = run_report(store.root, kind="daily", date=report_day, out_dir=out_dir)
     echo("")
     echo(f"Demo store: {root}")
+    echo(
+        f"Manager dashboard:          .venv/bin/workbench dashboard --store {root}   (prints its URL)"
+    )
     echo(f"Daily report for {report_day}: {path}")
     echo(
         "Open it in a browser, e.g.  python -m webbrowser -t " + str(Path(path).resolve().as_uri())

@@ -21,10 +21,11 @@ views what the build can no longer vouch for: files written since (the journal
 partitions; a partition that only gained files keeps its built rows, one whose
 files were rewritten or removed is *stale*), runs that were replaced, and edits
 (merges, splits, staff) made since. The views take the build's rows for everything
-else and recompute the rest from the events (``workbench.views_visits``). Edits can
-also remove files without a journal entry (``customers forget``), so when the edit
-tables changed the partition folders are compared with the build's (about 0.2 s per
-36,500 folders, once per process).
+else and recompute the rest from the events (``workbench.views_visits``). Every
+change to events goes through the journal (erasure too: ``Store.replace_event_file``);
+when the journal was cut, the partition folders are compared with the build's.
+Edits that change visits (``customers merge``, ``split``, ``forget``) then ``refresh``
+the build, so readers do not recompute them; labels change nothing derived.
 A build made with other settings (visit gap, till camera, timezones) is ignored.
 """
 
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -77,7 +79,7 @@ class Plan:
 
     def signature(self, store: Store) -> tuple:
         """Everything the recomputed sets depend on: same signature, same sets."""
-        files = tuple((f, _mtime(f)) for t in TABLES for f in self.live_files[t])
+        files = tuple(sorted((f, _mtime(f)) for t in TABLES for f in self.live_files[t]))
         runs = store.state_dir / "runs.parquet"
         return (
             str(self.build), files, json.dumps(_state_fingerprint(store)),
@@ -127,7 +129,7 @@ def _plan(store: Store) -> Plan:
     result = Plan(build=build)
     changed = _journal_since(store, manifest["journal_offset"])
     state = _state_fingerprint(store)
-    if changed is None or state != manifest["state"]:
+    if changed is None:  # the journal was cut: compare every partition folder with the build's
         key = (str(store.root), build.name, json.dumps(state, sort_keys=True))
         if key not in _scans:
             _scans.clear()
@@ -143,13 +145,27 @@ def _plan(store: Store) -> Plan:
                 result.stale[table].add(part)
             result.live_files[table] += sorted(str(store.events_dir / part / f) for f in now)
     current = set(store.current_runs()["run_id"])
-    edits_same = state == manifest["state"] or all(
-        store.read_state(name).equals(edits_snapshot(build, name).to_pandas()) for name in EDITS
+    same = state == manifest["state"] or {
+        name: _edit_key(name, store.read_state(name))
+        == _edit_key(name, edits_snapshot(build, name).to_pandas())
+        for name in EDITS
+    }  # fmt: skip
+    result.edits_changed = same is not True and not (
+        same["customer_merges"] and same["track_assignments"]
     )
-    result.edits_changed = not edits_same
     result.runs_replaced = not set(manifest["runs"]) <= current
-    result.clean = not (any(result.live_files.values()) or result.runs_replaced or not edits_same)
+    result.clean = not (any(result.live_files.values()) or result.runs_replaced
+                        or (same is not True and not all(same.values())))  # fmt: skip
     return result
+
+
+def _edit_key(name: str, table: pd.DataFrame) -> list:
+    """What of an edit table the derived rows depend on (of labels: who is staff)."""
+    if name == "customers":
+        return sorted(table.loc[table["is_staff"].fillna(False).astype(bool), "customer_id"])
+    return sorted(
+        map(tuple, table.drop(columns=[c for c in table if c.endswith("_at")]).astype(str).values)
+    )
 
 
 def edits_snapshot(build: Path, name: str) -> pa.Table:
@@ -238,19 +254,20 @@ def read_events(table: str, files: str) -> str:
     """SQL for current-run rows of event files (a glob or a list literal), with their partition."""
     columns = ", ".join(f'"{n}"' for n in EVENTS[table].names)
     return (
-        f"SELECT {columns}, regexp_extract(filename, '({table}/date=[^/]+/camera=[^/]*)/[^/]+$', 1) "
+        f"SELECT {columns}, regexp_extract(filename, '({table}/(?:date|month)=[^/]+/camera=[^/]*)/[^/]+$', 1) "
         f"AS part FROM read_parquet({files}, filename=true, union_by_name=true, "
         "hive_partitioning=false) WHERE run_id IN (SELECT run_id FROM _current_runs)"
     )
 
 
-def build_derived(store: Store) -> dict:
+def build_derived(store: Store, from_events: bool = False) -> dict:
     """Build the derived tables anew; the caller holds the writer lock.
 
     The first build reads every event file; later ones start from the last build and
     what changed since (the views' answer, which tests show equals a build from
-    scratch), so they take a fraction of the time. Delete ``derived/`` to build from
-    scratch. Returns the rows written per table and the seconds it took.
+    scratch), so they take a fraction of the time; ``from_events`` (after ``compact``
+    moved files) builds from the events. Returns the rows written per table and the
+    seconds it took.
     """
     from workbench.views import create_views
 
@@ -287,7 +304,7 @@ def build_derived(store: Store) -> dict:
     con = duckdb.connect(":memory:")
     try:
         con.execute(f"SET TimeZone = '{store.config.timezone}'")
-        current = plan(store)  # the last build and what changed since, if there is one
+        current = Plan() if from_events else plan(store)  # the last build and changes since
         create_views(con, store, current)
         counts = _write_tables(con, store, tmp, current)
         counts.update(_write_figures(store, tmp))
@@ -317,7 +334,7 @@ def _write_tables(
         target = str(out / f"{name}.parquet").replace("'", "''")
         con.execute(
             f"COPY ({sql} ORDER BY {order}) TO '{target}' "
-            "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+            "(FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2, ROW_GROUP_SIZE 122880)"
         )
         counts[name] = con.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchall()[0][
             0
@@ -379,12 +396,18 @@ def _write_figures(store: Store, build: Path) -> dict[str, int]:
             target = sql_str(str(build / f"{name}.parquet"))
             con.execute(
                 f"COPY (SELECT * FROM ({figure_sql(name)}) ORDER BY {ORDER[name]}) TO {target} "
-                "(FORMAT parquet, COMPRESSION zstd)"
+                "(FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION V2)"
             )
             counts[name.strip("_")] = con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0]
     finally:
         con.close()
     return counts
+
+
+def refresh(store: Store) -> dict:
+    """Rebuild the derived tables after an edit, when there are any (the caller holds the
+    writer lock): one process pays for the edit, not every reader after it."""
+    return build_derived(store) if current_build(store) is not None else {}
 
 
 def _drop_old_builds(root: Path, keep: set[str]) -> None:

@@ -27,8 +27,13 @@ Backends (figures in docs/benchmarks.md, "Face detectors"):
   which is not needed here). Their inputs are small, so a large frame is cut into
   overlapping square tiles sized from ``min_face_px``.
 * ``haar_hog`` and the other ``<first>_hog`` names: a cheap first stage whose
-  candidate boxes are each verified by dlib HOG in a small crop around them.
-* ``auto``: ``yunet`` where its wheel is installed, else ``hog``.
+  candidate boxes are each verified by dlib HOG in a small crop around them. Boxes and
+  scores are HOG's, which the identity thresholds were calibrated on; where the first
+  stage is sure (its ``start_score``), a weak HOG score (down to -0.5) confirms it.
+* ``auto`` (the default): ``yunet_hog`` where the yuface wheel is installed, else ``hog``.
+  Chosen on the door-footage weeks (docs/benchmarks.md): it finds the small faces HOG
+  misses, and unlike plain ``yunet`` (whose boxes move dlib's landmarks) adds no
+  false merge.
 
 Optional libraries are imported on first use; a missing one raises ``ModelError``
 that says what to install.
@@ -36,12 +41,14 @@ that says what to install.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.util
 import logging
 import math
 import os
 import sys
+import threading
 import zipfile
 from pathlib import Path
 from typing import Protocol
@@ -51,16 +58,30 @@ import numpy as np
 
 from workbench.detections import Detections, box_iou
 from workbench.errors import ModelError
-from workbench.faces import HogFaceDetector
+from workbench.faces import HogFaceDetector, hog_confidence
 
 log = logging.getLogger(__name__)
 
 
 class FaceDetector(Protocol):
+    """What the pipeline needs of a face detector.
+
+    ``start_score``: a track starts only at a detection at least this confident; weaker
+    ones the detector returns may only extend a track (as ByteTrack's second round).
+    ``confidence(score)``: the detector's score as 0..1 for the face quality score.
+    """
+
     name: str
     min_face_px: int
+    start_score: float
 
     def detect(self, image_bgr: np.ndarray) -> Detections: ...
+
+    def confidence(self, score: float) -> float: ...
+
+
+def _probability(score: float) -> float:
+    return float(min(1.0, max(0.0, score)))
 
 
 def _finish(boxes: np.ndarray, scores: np.ndarray, shape: tuple[int, ...]) -> Detections:
@@ -181,6 +202,11 @@ class HaarFaceDetector:
 
     name = "haar"
     window_px = 48  # chosen with `benchmarks/face_detectors.py --tune`, as the rest
+    start_score = -math.inf  # the cascade has no useful score: every box may start a track
+
+    @staticmethod
+    def confidence(score: float) -> float:
+        return 1 / (1 + math.exp(-score))
 
     def __init__(
         self,
@@ -272,6 +298,8 @@ class CnnFaceDetector:
 
     name = "cnn"
     window_px = 80
+    start_score = 0.0
+    confidence = staticmethod(hog_confidence)
 
     def __init__(self, min_face_px: int = 40, threshold: float = 0.0):
         self.min_face_px = min_face_px
@@ -295,17 +323,43 @@ class CnnFaceDetector:
 # --------------------------------------------------------------------------- YuNet
 
 
+RESULT_BUFFER = 0x9000  # bytes libfacedetection writes its results to (its documented size)
+_buffers = threading.local()  # one result buffer per thread (a live service: one per camera)
+
+
 @functools.cache
 def _yuface():
-    try:
-        from yuface import c_detect
-    except ImportError:
+    """libfacedetection's ``facedetect_cnn``, from the library inside the yuface wheel.
+
+    Called through ctypes with a result buffer kept per thread: yuface's own ``detect``
+    allocates that buffer on every call and never frees it (36 KB a frame, 1.2 GB over
+    a 2-hour video; measured).
+    """
+    spec = importlib.util.find_spec("yuface")
+    if spec is None or not spec.submodule_search_locations:
         raise ModelError(
             "face detector 'yunet' needs the yuface package (libfacedetection), which has "
             "wheels only for CPython <= 3.11 on x86-64 Linux/Windows: pip install yuface; "
             "or set detection.face_detector to hog (or auto)"
-        ) from None
-    return c_detect
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    lib = ctypes.CDLL(str(folder / "libfacedetection.so"))
+    fn = lib._Z14facedetect_cnnPhS_iii  # int* facedetect_cnn(uchar*, uchar*, int, int, int)
+    fn.restype = ctypes.POINTER(ctypes.c_int)
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+
+    def detect(image_bgr: np.ndarray) -> np.ndarray:
+        """Faces as rows of 16: confidence (0-100), x, y, w, h, 5 landmarks (x, y)."""
+        buf = getattr(_buffers, "buf", None)
+        if buf is None:
+            buf = _buffers.buf = np.zeros(RESULT_BUFFER, np.uint8)
+        image = np.ascontiguousarray(image_bgr)
+        h, w = image.shape[:2]
+        n = fn(buf.ctypes.data, image.ctypes.data, w, h, int(image.strides[0]))[0]
+        rows = np.frombuffer(buf, np.int16, count=16 * n, offset=4)
+        return rows.reshape(n, 16).astype(np.float32)
+
+    return detect
 
 
 class YuNetFaceDetector:
@@ -319,6 +373,9 @@ class YuNetFaceDetector:
 
     name = "yunet"
     target_px = 16
+    start_score = 0.7  # chosen in the survey (F2 on half the photos, checked on the rest)
+    weak_score = 0.5  # may extend a track
+    confidence = staticmethod(_probability)
     # YuNet box / dlib box, medians over dlib's labelled "training" split (width,
     # height, centre's vertical offset as a fraction of dlib's height; negative = higher)
     DLIB_W, DLIB_H, DLIB_DY = 0.85, 1.14, -0.09
@@ -431,6 +488,11 @@ class BlazeFaceDetector:
     variant = "short"
     min_frac = 0.25  # smallest face the network finds, as a fraction of its input square
     threshold = 0.7
+    confidence = staticmethod(_probability)
+
+    @property
+    def start_score(self) -> float:
+        return self.threshold
 
     def __init__(
         self,
@@ -547,15 +609,18 @@ class HogVerifiedDetector:
         self.first = first
         self.name = f"{first.name}_hog"
         self.min_face_px = first.min_face_px
+        self.start_score = HogFaceDetector.start_score  # scores are HOG's
         self.grow = grow
         self.hog_px = hog_px
         self.verifier = HogFaceDetector(min_face_px=80)
+
+    confidence = staticmethod(hog_confidence)
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
         cand = self.first.detect(image_bgr)
         h, w = image_bgr.shape[:2]
         boxes, scores = [], []
-        for x1, y1, x2, y2 in cand.xyxy:
+        for (x1, y1, x2, y2), first_score in zip(cand.xyxy, cand.score, strict=True):
             side = max(x2 - x1, y2 - y1)
             g = self.grow * side
             cx1, cy1 = int(max(0, x1 - g)), int(max(0, y1 - g))
@@ -573,8 +638,12 @@ class HogVerifiedDetector:
             k = int(np.argmax(iou))
             if iou[k] < 0.2:
                 continue
+            score = float(found.score[k])
+            if score < self.start_score and first_score >= self.first.start_score:
+                # a weak HOG score, but the first stage is sure: a face that may start a track
+                score = self.start_score
             boxes.append(found_boxes[k])
-            scores.append(found.score[k])
+            scores.append(score)
         if not boxes:
             return Detections.empty()
         boxes, scores = np.array(boxes, np.float32), np.array(scores, np.float32)
@@ -594,21 +663,23 @@ DETECTORS = {
 }
 FIRST_STAGES = ("haar", "yunet", "blazeface", "blazeface_full")
 FACE_DETECTOR_NAMES = ("auto", *DETECTORS, *(f"{f}_hog" for f in FIRST_STAGES))
-AUTO_ORDER = ("yunet", "hog")  # "auto": the first of these that loads here
+AUTO_ORDER = ("yunet_hog", "hog")  # "auto": the first of these that loads here
 
 
-def make_face_detector(name: str, min_face_px: int, **options) -> FaceDetector:
+def make_face_detector(name: str, min_face_px: int, weak: bool = False, **options) -> FaceDetector:
     """The face detector called ``name`` (see FACE_DETECTOR_NAMES), loaded and ready.
 
     Models load here, so a missing optional library or model file is a ModelError
     at start-up, not in the middle of a video. ``options`` go to the detector's
-    constructor (e.g. ``models_dir`` for haar). ``auto`` is ``yunet`` where the yuface
+    constructor (e.g. ``models_dir`` for haar). ``auto`` is ``yunet_hog`` where the yuface
     wheel is installed (CPython <= 3.11 on x86-64 Linux/Windows), else ``hog``.
+    ``weak``: also return detections below ``start_score`` (down to the detector's
+    ``weak_score``), for a tracker that lets them extend tracks.
     """
     if name == "auto":
         for i, candidate in enumerate(AUTO_ORDER):
             try:
-                det = make_face_detector(candidate, min_face_px, **options)
+                det = make_face_detector(candidate, min_face_px, weak, **options)
             except ModelError as exc:
                 if i == len(AUTO_ORDER) - 1:
                     raise
@@ -617,7 +688,11 @@ def make_face_detector(name: str, min_face_px: int, **options) -> FaceDetector:
             log.info("face detector auto: %s", candidate)
             return det
     if name.endswith("_hog") and name[: -len("_hog")] in FIRST_STAGES:
-        det = HogVerifiedDetector(make_face_detector(name[: -len("_hog")], min_face_px, **options))
+        det = HogVerifiedDetector(
+            make_face_detector(name[: -len("_hog")], min_face_px, weak, **options)
+        )
+        if weak:  # a face the first stage found may be confirmed by a weak HOG score
+            det.verifier.threshold = HogFaceDetector.weak_score
         det.verifier.detect(np.zeros((96, 96, 3), np.uint8))  # load dlib now
         return det
     if name not in DETECTORS:
@@ -627,6 +702,8 @@ def make_face_detector(name: str, min_face_px: int, **options) -> FaceDetector:
     if name != "haar":
         options.pop("models_dir", None)
     det = DETECTORS[name](min_face_px, **options)
+    if weak and hasattr(det, "weak_score"):
+        det.threshold = det.weak_score
     det.detect(np.zeros((64, 64, 3), np.uint8))  # load the model now (and fail early)
     return det
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -26,7 +27,9 @@ FULL_QUALITY_PX = 100  # faces this tall or taller get the full size score
 
 
 @functools.cache
-def _dlib_models():
+def _dlib_model(which: str):
+    """One of dlib's face models, loaded on first use: ``detector`` (HOG), ``landmarks``
+    (5 points) or ``descriptor`` (the 128-d ResNet)."""
     try:
         import dlib
         import face_recognition_models as frm
@@ -35,15 +38,26 @@ def _dlib_models():
             f"{exc.name} is not installed; run `make install` (uses the dlib-bin wheel, no compile)"
         ) from None
     try:
-        return (
-            dlib.get_frontal_face_detector(),
-            dlib.shape_predictor(frm.pose_predictor_five_point_model_location()),
-            dlib.face_recognition_model_v1(frm.face_recognition_model_location()),
-        )
+        if which == "detector":
+            return dlib.get_frontal_face_detector()
+        if which == "landmarks":
+            return dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+        return dlib.face_recognition_model_v1(frm.face_recognition_model_location())
     except RuntimeError as exc:  # pragma: no cover - broken model files
         raise ModelError(
             f"cannot load dlib face models: {exc}; reinstall face_recognition_models"
         ) from None
+
+
+def load_models() -> None:
+    """Load the models every face pipeline needs now (a live service: before its first frame)."""
+    _dlib_model("landmarks")
+    _dlib_model("descriptor")
+
+
+def hog_confidence(score: float) -> float:
+    """dlib's detector score (0 is its threshold, 1-2 a clear face) as a 0..1 confidence."""
+    return 1 / (1 + math.exp(-2.5 * score))
 
 
 class HogFaceDetector:
@@ -55,6 +69,11 @@ class HogFaceDetector:
     """
 
     name = "hog"
+    start_score = 0.0  # a track starts at a detection this confident
+    # weaker ones (down to this) may only extend a track, as in ByteTrack: on the labelled
+    # group photos -0.5 adds 5 false faces in 9 photos, so they follow a face, never start one
+    weak_score = -0.5
+    confidence = staticmethod(hog_confidence)
 
     def __init__(self, min_face_px: int = 50, threshold: float = 0.0):
         self.min_face_px = min_face_px
@@ -64,7 +83,7 @@ class HogFaceDetector:
         return HOG_WINDOW_PX / self.min_face_px
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
-        detector = _dlib_models()[0]
+        detector = _dlib_model("detector")
         scale = self.scale_for(image_bgr.shape)
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
         if abs(scale - 1) > 0.02:
@@ -88,12 +107,14 @@ def landmarks(image_rgb: np.ndarray, box: np.ndarray):
     import dlib
 
     x1, y1, x2, y2 = (int(round(v)) for v in box)
-    return _dlib_models()[1](image_rgb, dlib.rectangle(x1, y1, x2, y2))
+    return _dlib_model("landmarks")(image_rgb, dlib.rectangle(x1, y1, x2, y2))
 
 
 def embed(image_rgb: np.ndarray, shape) -> np.ndarray:
     """The 128-d descriptor of the face whose landmarks are ``shape``."""
-    return np.asarray(_dlib_models()[2].compute_face_descriptor(image_rgb, shape, 0), np.float32)
+    return np.asarray(
+        _dlib_model("descriptor").compute_face_descriptor(image_rgb, shape, 0), np.float32
+    )
 
 
 def frontalness(shape) -> float:
@@ -117,15 +138,14 @@ def sharpness(image_bgr: np.ndarray, box: np.ndarray) -> float:
     return float(1 - math.exp(-var / 150.0))
 
 
-def face_quality(height_px: float, score: float, frontal: float, sharp: float) -> float:
+def face_quality(height_px: float, conf: float, frontal: float, sharp: float) -> float:
     """One 0..1 score: how much to trust this face for identification.
 
     Geometric mean of four parts, so one bad part pulls it down: size (full at
-    100 px), detector confidence (dlib score; 0 is the detection threshold),
+    100 px), detector confidence (0..1, from the detector's ``confidence``),
     frontalness (landmark symmetry, 1 is frontal) and sharpness (focus).
     """
     size = min(1.0, max(0.0, (height_px - 20) / (FULL_QUALITY_PX - 20)))
-    conf = 1 / (1 + math.exp(-2.5 * score))
     pose = max(0.0, (frontal - 0.5) / 0.5)
     parts = np.array([size, conf, pose, sharp]) + 1e-6
     return float(np.exp(np.log(parts).mean()))
@@ -148,7 +168,12 @@ def cut_by_frame(box: np.ndarray, shape: tuple[int, ...]) -> bool:
     return bool(box[0] <= m or box[1] <= m or box[2] >= w - 1 - m or box[3] >= h - 1 - m)
 
 
-def describe(image_bgr: np.ndarray, image_rgb: np.ndarray, dets: Detections) -> list[Face]:
+def describe(
+    image_bgr: np.ndarray,
+    image_rgb: np.ndarray,
+    dets: Detections,
+    confidence: Callable[[float], float] = hog_confidence,
+) -> list[Face]:
     """Landmarks and quality for each detection (the embedding is computed only when wanted).
 
     A face cut by the frame edge gets quality 0: it is a sighting, but half a face
@@ -158,7 +183,10 @@ def describe(image_bgr: np.ndarray, image_rgb: np.ndarray, dets: Detections) -> 
     for box, score in zip(dets.xyxy, dets.score, strict=True):
         shape = landmarks(image_rgb, box)
         q = face_quality(
-            float(box[3] - box[1]), float(score), frontalness(shape), sharpness(image_bgr, box)
+            float(box[3] - box[1]),
+            confidence(float(score)),
+            frontalness(shape),
+            sharpness(image_bgr, box),
         )
         faces.append(
             Face(box, float(score), 0.0 if cut_by_frame(box, image_bgr.shape) else q, shape)

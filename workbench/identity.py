@@ -117,8 +117,10 @@ class Gallery:
         match_distance: float,
         new_id: Callable[[], str],
         exclude: Iterable[str] = (),
+        enroll: bool = True,
     ) -> Decision:
-        """Identify a track from its embedded faces (see the module docstring) and enroll it."""
+        """Identify a track from its embedded faces (see the module docstring) and enroll it
+        (unless ``enroll`` is false: a provisional decision while the track goes on)."""
         emb = np.asarray(emb, np.float32).reshape(-1, 128)
         quality = np.asarray(quality, np.float32).reshape(-1)
         if not len(emb):
@@ -133,10 +135,12 @@ class Gallery:
         for cid in sorted(votes, key=lambda c: -votes[c]):
             d = self.distance_to(pooled, cid)
             if d <= match_distance:
-                self.enroll(cid, pooled[None], [float(quality.max())])
+                if enroll:
+                    self.enroll(cid, pooled[None], [float(quality.max())])
                 return Decision(cid, d, False, pooled)
         cid = new_id()
-        self.enroll(cid, pooled[None], [float(quality.max())])
+        if enroll:
+            self.enroll(cid, pooled[None], [float(quality.max())])
         return Decision(cid, None, True, pooled)
 
     def enroll(self, customer_id: str, emb: np.ndarray, quality) -> None:

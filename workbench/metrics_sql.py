@@ -191,19 +191,124 @@ def figure_sql(name: str) -> str:
     return FIGURES[name][1](v, WHOLE["t"], WHOLE["d"], WHOLE["p"])
 
 
-def _fresh(name: str) -> str:
-    """A figure for the days or customers changed since the build only."""
+def _fresh(name: str, hints: dict) -> str:
+    """A figure for the days or customers changed since the build only.
+
+    Days: the visits and records of those days, read as a range of the build's row
+    groups (``hints["days"]``: first and last changed day, ``hints["ts"]``: a range of
+    times that holds every record linked to a visit of those days). Customers: the
+    build's row corrected by what was removed and added (``_spend_delta``,
+    ``_seen_delta``), except where that cannot be exact.
+    """
     key, sql = FIGURES[name]
     if key == "customer_id":
-        dirty = "(SELECT customer_id FROM _dirty_customers)"
-        visits = f"(SELECT * FROM all_visits WHERE customer_id IN {dirty})"
-        tx = f"(SELECT * FROM {CUSTOMER_TX} x WHERE customer_id IN {dirty})"
-        return sql(visits, tx, None, None)
+        return {"_spend": _spend_delta, "_seen": _seen_delta}[name](hints)
     dirty = "(SELECT day FROM _dirty_days)"
-    visits = f"(SELECT * FROM visits WHERE local_day IN {dirty})"
-    tx = f"(SELECT * FROM {CUSTOMER_TX} x WHERE local_day IN {dirty})"
-    paid = f"(SELECT * FROM {CUSTOMER_TX} x WHERE visit_local_day IN {dirty})"
+    days = f"local_day BETWEEN {hints['days'][0]} AND {hints['days'][1]} AND local_day IN {dirty}"
+    visits = f"(SELECT * FROM visits WHERE {days})"
+    tx = f"(SELECT * FROM {CUSTOMER_TX} x WHERE {days})"
+    paid = f"""(SELECT * FROM {CUSTOMER_TX} x WHERE ts BETWEEN {hints["ts"][0]} AND {hints["ts"][1]}
+                AND visit_local_day IN {dirty})"""
     return sql(visits, tx, "SELECT day FROM _dirty_days", paid)
+
+
+def _customer_tx(rows: str) -> str:
+    """Till records ``rows`` (with the link columns) as ``CUSTOMER_TX`` has them."""
+    return f"""(SELECT r.*, coalesce(m.into_id, r.till_customer_id, r.visit_customer_id) AS customer_id
+        FROM (SELECT * EXCLUDE (customer_id) FROM {rows}) r
+        LEFT JOIN customer_merges m ON m.customer_id = r.till_customer_id
+        LEFT JOIN customer_labels l ON l.customer_id = coalesce(m.into_id, r.till_customer_id, r.visit_customer_id)
+        WHERE NOT coalesce(l.is_staff, false))"""
+
+
+def _spend_delta(hints: dict) -> str:
+    """``_spend`` of changed customers: the build's sums minus the records linked again
+    (``_redo_old``) plus their new links (``_relinked``). Customers who lost a record
+    (its first or last purchase may go with it), and every changed customer after an
+    edit since the build (merges and staff move records that were not linked again),
+    are summed from all their records."""
+    dirty = "(SELECT customer_id FROM _dirty_customers)"
+    whole = spend(f"(SELECT * FROM {CUSTOMER_TX} x WHERE customer_id IN {{}})")
+    if not hints["tx_delta"]:
+        return whole.format(dirty)
+    lost = f" UNION ALL BY NAME {whole.format('(SELECT customer_id FROM _lost)')}"
+    return f"""
+    WITH d AS (
+        SELECT -1 AS sign, * FROM {_customer_tx("_redo_old")}
+        UNION ALL BY NAME SELECT 1 AS sign, * FROM {_customer_tx("_relinked")}
+    ), delta AS (
+        SELECT customer_id, sum(sign) AS n, sum(sign * number_of_cans) AS cans,
+               coalesce(sum(sign * amount) FILTER (WHERE payment_status = 'Paid'), 0) AS paid,
+               coalesce(sum(sign * amount) FILTER (WHERE payment_status = 'Unpaid'), 0) AS unpaid,
+               coalesce(sum(sign) FILTER (WHERE payment_status = 'Unpaid'), 0) AS unpaid_n,
+               min(ts) FILTER (WHERE sign = 1) AS first_p, max(ts) FILTER (WHERE sign = 1) AS last_p,
+               max(ts) FILTER (WHERE sign = 1 AND payment_status = 'Unpaid') AS last_u
+        FROM d WHERE customer_id IS NOT NULL GROUP BY customer_id
+    ), b AS (SELECT * FROM read_parquet({hints["spend"]}) WHERE customer_id IN {dirty})
+    SELECT customer_id,
+           coalesce(b.transactions, 0) + coalesce(d.n, 0) AS transactions,
+           CAST(coalesce(b.cans, 0) + coalesce(d.cans, 0) AS BIGINT) AS cans,
+           coalesce(b.amount_paid, 0) + coalesce(d.paid, 0) AS amount_paid,
+           coalesce(b.amount_unpaid, 0) + coalesce(d.unpaid, 0) AS amount_unpaid,
+           coalesce(b.unpaid_count, 0) + coalesce(d.unpaid_n, 0) AS unpaid_count,
+           least(b.first_purchase, d.first_p) AS first_purchase,
+           greatest(b.last_purchase, d.last_p) AS last_purchase,
+           greatest(b.last_unpaid, d.last_u) AS last_unpaid
+    FROM b FULL JOIN delta d USING (customer_id)
+    WHERE customer_id NOT IN (SELECT customer_id FROM _lost)
+      AND coalesce(b.transactions, 0) + coalesce(d.n, 0) > 0
+    {lost if hints["lost"] else ""}"""
+
+
+def _lost_sql() -> str:
+    """Customers who lost a till record (or its paid state) since the build."""
+    return f"""SELECT DISTINCT customer_id FROM (
+        SELECT customer_id, transaction_id, ts, payment_status, sum(sign) AS n
+        FROM (SELECT -1 AS sign, * FROM {_customer_tx("_redo_old")}
+              UNION ALL BY NAME SELECT 1 AS sign, * FROM {_customer_tx("_relinked")}) GROUP BY ALL
+    ) WHERE n < 0 AND customer_id IS NOT NULL"""
+
+
+def _seen_join(seen_path: str) -> str:
+    """Per changed customer not edited: the build's ``_seen`` row (b), the visits made again (a)
+    and the build visits they replaced (tails)."""
+    dirty = "(SELECT customer_id FROM _dirty_customers)"
+    return f"""
+    a AS (
+        SELECT customer_id, count(*) AS n, min(start) AS first, max("end") AS last,
+               max(start) AS last_start, arg_max(snapshot, start) AS snapshot
+        FROM _redone WHERE customer_id IN {dirty}
+                           AND customer_id NOT IN (SELECT customer_id FROM _edited) GROUP BY 1
+    ), r AS (SELECT customer_id, count(*) AS n FROM _tail GROUP BY 1
+    ), b AS (SELECT * FROM read_parquet({seen_path}) WHERE customer_id IN {dirty}
+                 AND customer_id NOT IN (SELECT customer_id FROM _edited)
+    ), j AS (
+        SELECT customer_id, b.first_seen, b.last_seen, b.visit_count, b.snapshot AS b_snapshot,
+               a.n, a.first, a.last, a.last_start, a.snapshot AS a_snapshot, coalesce(r.n, 0) AS tails
+        FROM b FULL JOIN a USING (customer_id) LEFT JOIN r USING (customer_id)
+    )"""
+
+
+def _unsure_sql(seen_path: str) -> str:
+    """Customers whose visits made again do not all begin after the build's last one ended:
+    their latest key image is not known from the build's row."""
+    return f"WITH {_seen_join(seen_path)} SELECT customer_id FROM j WHERE n IS NOT NULL AND last_start <= last_seen"
+
+
+def _seen_delta(hints: dict) -> str:
+    """``_seen`` of changed customers: edited ones from all their visits (``_redone`` holds
+    them all); others from the build's row, minus the build visits new tracks joined
+    (``_tail``), plus the visits made again (``_redone``); ``_unsure`` ones from all visits."""
+    dirty = "(SELECT customer_id FROM _dirty_customers)"
+    unsure = "(SELECT * FROM all_visits WHERE customer_id IN (SELECT customer_id FROM _unsure))"
+    return f"""
+    WITH {_seen_join(hints["seen"])}
+    SELECT customer_id, least(first_seen, first) AS first_seen, greatest(last_seen, last) AS last_seen,
+           coalesce(visit_count, 0) - tails + coalesce(n, 0) AS visit_count,
+           CASE WHEN n IS NULL THEN b_snapshot ELSE a_snapshot END AS snapshot
+    FROM j WHERE customer_id NOT IN (SELECT customer_id FROM _unsure)
+    UNION ALL BY NAME {seen(f"(SELECT * FROM _redone WHERE customer_id IN {dirty} AND customer_id IN (SELECT customer_id FROM _edited))")}
+    {f"UNION ALL BY NAME {seen(unsure)}" if hints["unsure"] else ""}"""
 
 
 def _fresh_name(name: str) -> str:
@@ -220,6 +325,8 @@ def _corrected(name: str, path: str) -> str:
     )
     union = f"""SELECT * FROM read_parquet({path}) WHERE {key} NOT IN {dirty}
                 UNION ALL BY NAME SELECT * FROM {_fresh_name(name)}"""
+    if key == "customer_id":  # a million rows: the views that read them order them
+        return union
     if name not in ("daily_summary", "hourly_traffic"):
         return f"{union} ORDER BY {ORDER[name]}"
     # a calendar runs from the first to the last day with data: drop days that lost theirs
@@ -230,10 +337,24 @@ def _corrected(name: str, path: str) -> str:
 
 
 def create_metric_views(
-    con: duckdb.DuckDBPyConnection, plan: Plan, materialize: Callable[[str, str], None] | None
+    con: duckdb.DuckDBPyConnection,
+    plan: Plan,
+    materialize: Callable[[str, str], None] | None,
+    hints: dict | None = None,
 ) -> None:
     """The figures, one view each: computed, read from a derived build, or read and corrected
-    (the corrections computed once, by ``materialize``, when the plan is dirty)."""
+    (the corrections computed once, by ``materialize``, when the plan is dirty, with the
+    bounds in ``hints`` from ``workbench.views_visits``)."""
+    if materialize is not None:  # customers whose figures cannot be corrected by a delta
+        hints = {**hints, "seen": sql_str(str(plan.build / "_seen.parquet")),
+                 "spend": sql_str(str(plan.build / "_spend.parquet"))}  # fmt: skip
+        for name, sql in (("_unsure", _unsure_sql(hints["seen"])), ("_lost", _lost_sql())):
+            if name == "_lost" and not hints["tx_delta"]:
+                continue
+            materialize(name, sql)
+            hints[name.strip("_")] = (
+                con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] > 0
+            )
     for name in FIGURES:
         path = sql_str(str(plan.build / f"{name}.parquet")) if plan.build else ""
         if plan.build is None:
@@ -241,7 +362,7 @@ def create_metric_views(
         elif plan.clean:
             body = f"SELECT * FROM read_parquet({path})"
         else:
-            materialize(_fresh_name(name), _fresh(name))
+            materialize(_fresh_name(name), _fresh(name, hints))
             body = _corrected(name, path)
         con.execute(f"CREATE VIEW {name} WITH (DEFER_BINDING) AS {body}")
     views = {

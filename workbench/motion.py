@@ -1,7 +1,7 @@
 """Motion gating: where in a frame something moved, from a small grey copy (as Frigate does).
 
-Each frame is shrunk to ``MOTION_HEIGHT`` rows, turned grey and blurred, which costs well
-under a millisecond and averages away most sensor noise. It is compared with a running
+Each frame is shrunk to ``MOTION_HEIGHT`` rows, turned grey and blurred, which costs about
+a millisecond and averages away most sensor noise. It is compared with a running
 average of earlier frames (the background). Before comparing, the frame's brightness is
 matched to the background's, so a camera's auto-exposure or a cloud does not count as
 motion. If most of the frame still changed (lights switched on or off, the camera moved),
@@ -36,9 +36,11 @@ class MotionDetector:
     def update(self, image_bgr: np.ndarray) -> np.ndarray:
         h, w = image_bgr.shape[:2]
         scale = MOTION_HEIGHT / h
-        small = cv2.resize(
-            image_bgr, (max(1, round(w * scale)), MOTION_HEIGHT), interpolation=cv2.INTER_AREA
-        )
+        size = (max(1, round(w * scale)), MOTION_HEIGHT)
+        # bilinear to twice the size, then 2x2 averages: INTER_AREA straight to an uneven
+        # fraction costs 6-8 ms on a 768x432 frame, this well under one
+        double = cv2.resize(image_bgr, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
+        small = cv2.resize(double, size, interpolation=cv2.INTER_AREA)
         grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0).astype(
             np.float32
         )

@@ -19,13 +19,20 @@ log = logging.getLogger(__name__)
 
 PLOTLYJS_MARKER = "* plotly.js v"  # first line of the plotly.js bundle's licence header
 # The lab template, minus everything it would fetch from a CDN (require.js, MathJax,
-# mermaid, the widget manager). Our renderer inlines plotly.js itself.
+# mermaid, the widget manager). Our renderer inlines plotly.js itself. In print (the
+# PDF) the charts' toolbars are hidden and a chart is not split across pages.
 OFFLINE_TEMPLATE_NAME = "workbench_offline.html.j2"
 OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {% block html_head_js_requirejs %}{% endblock html_head_js_requirejs %}
 {% block jupyter_widgets %}{% endblock jupyter_widgets %}
 {% block html_head_js_mathjax %}{% endblock html_head_js_mathjax %}
 {% block html_head_js_mermaidjs %}{% endblock html_head_js_mermaidjs %}
+{% block extra_css %}<style>
+@media print {
+  .modebar-container { display: none !important; }
+  .jp-OutputArea-output, .plotly-graph-div { break-inside: avoid; }
+}
+</style>{% endblock extra_css %}
 """
 
 

@@ -3,6 +3,9 @@
 * ``hog``: OpenCV's HOG + linear SVM people detector (Dalal & Triggs' method, the
   Daimler pedestrian model OpenCV ships). Inside opencv-contrib; any camera, upright people.
 * ``motion``: background subtraction (OpenCV MOG2) blobs. Fixed cameras only; cheap.
+* ``hog+motion`` (``auto`` without a network): HOG, plus on a fixed camera, once its
+  background is learnt, the blobs HOG does not explain; HOG then looks only where
+  someone new moves or a track was lost, so a still scene costs little.
 * ``dnn``: a detection network from ``models/`` run by OpenCV DNN (see ``workbench.models``).
 
 Every detector returns ``Detections`` in original-frame pixels with a score in 0..1
@@ -23,6 +26,7 @@ from workbench.config_people import PeopleConfig
 from workbench.detections import Detections
 from workbench.errors import ModelError
 from workbench.models import MODELS, ModelSpec, find_model
+from workbench.motion import LIGHTING_CHANGE, MotionDetector
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,11 @@ HOG_HIT_THRESHOLD = 1.0  # SVM margin to accept (OpenCV's own HOG sample uses 1.
 HOG_PYRAMID = 1.1  # scale step between searched person sizes
 # pedestrian width / height in the MOT and Caltech annotations: used to split blobs
 PERSON_ASPECT = 0.41
+# background subtraction runs on a copy this many rows high (320x180 for 16:9 video: at
+# 120 rows a grey cardigan against a white wall broke into pieces too small for a person)
+BLOB_ROWS = 180
+BLOB_SCORE = 0.6
+FUSED_WARMUP_S = 5.0
 MOTION_HISTORY_S = 300  # a person standing still fades into the background after ~1/10 of this
 
 
@@ -45,8 +54,10 @@ class PersonDetector(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    def detect(self, image: np.ndarray) -> Detections:
-        """People in ``image``: boxes in its pixels, scores in 0..1."""
+    def detect(self, image: np.ndarray, tracked: np.ndarray | None = None) -> Detections:
+        """People in ``image``: boxes in its pixels, scores in 0..1. ``tracked``: boxes
+        where people are being tracked (a detector that searches parts of the picture
+        searches there too)."""
 
 
 def suppress_overlaps(dets: Detections, overlap: float = 0.6) -> Detections:
@@ -73,11 +84,26 @@ def suppress_overlaps(dets: Detections, overlap: float = 0.6) -> Detections:
 def _relative_to_surroundings(image: np.ndarray) -> np.ndarray:
     """Each pixel relative to its surroundings (1/20 of the width): a camera's exposure
     changes scale both alike, so they cancel, and a white wall stays a white wall."""
-    f = image.astype(np.float32)
     h, w = image.shape[:2]
-    tiny = cv2.resize(f, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
+    tiny = cv2.resize(image, (max(1, w // 8), max(1, h // 8)), interpolation=cv2.INTER_AREA)
     around = cv2.resize(cv2.GaussianBlur(tiny, (0, 0), w / 160), (w, h))  # blur at 1/8 size
-    return np.clip(128 * f / (around + 8), 0, 255).astype(np.uint8)
+    # 128 * pixel / (around + 8), in saturating 8-bit arithmetic (a tenth of float's cost)
+    return cv2.divide(image, cv2.add(around, np.full_like(around, 8)), scale=128)
+
+
+def shrink(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """A copy ``BLOB_ROWS`` high for motion and background subtraction, and its scale.
+
+    Halved with a Gaussian pyramid, then resized: a third of the cost of area averaging.
+    """
+    small = image
+    while small.shape[0] >= 2 * BLOB_ROWS:
+        small = cv2.pyrDown(small)
+    s = min(1.0, BLOB_ROWS / image.shape[0])
+    size = (max(1, round(image.shape[1] * s)), round(image.shape[0] * s))
+    if small.shape[1::-1] != size:
+        small = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+    return small, s
 
 
 def _merge_boxes(boxes: list[list[float]]) -> list[list[float]]:
@@ -109,18 +135,16 @@ def _span(lo: float, hi: float, size: float, limit: int) -> tuple[float, float]:
 class HogPersonDetector(PersonDetector):
     """OpenCV's HOG people detector. ``min_person_px``: smallest person height to find.
 
-    As Frigate does, it searches only where something moved or someone was found in the
-    last frame, and the whole picture every ``FULL_EVERY`` frames (so people who stand
-    still are found too); where the picture moves almost everywhere (a moving camera) it
-    searches the whole picture.
+    As Frigate does, it searches only where something moved (``workbench.motion``) or a
+    person is tracked, and the whole picture every ``FULL_EVERY_S`` seconds (so people
+    who stand still are found too); where that is most of the picture, all of it.
     """
 
     name = "hog"
-    FULL_EVERY = 25
+    FULL_EVERY_S = 5.0
     MAX_REGIONS_SHARE = 0.5  # regions covering more of the picture than this: search it all
-    MOTION_WIDTH = 160  # motion is found on a picture this wide
 
-    def __init__(self, min_person_px: int = 120):
+    def __init__(self, min_person_px: int = 120, fps: float = 5.0):
         if not hasattr(cv2, "HOGDescriptor"):
             raise ModelError(
                 "this OpenCV build has no HOG detector (OpenCV 5 moved it to contrib); "
@@ -129,21 +153,41 @@ class HogPersonDetector(PersonDetector):
         self.hog = cv2.HOGDescriptor(HOG_WINDOW, (16, 16), (8, 8), (8, 8), 9)
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDaimlerPeopleDetector())
         self.min_person_px = min_person_px
-        self.motion = cv2.createBackgroundSubtractorMOG2(500, 16, detectShadows=False)
+        self.motion = MotionDetector()
+        self.full_every = max(1, round(self.FULL_EVERY_S * fps))
         self.frames = 0
-        self.last = np.zeros((0, 4), np.float32)  # last frame's people, in the searched picture
+        self.last = np.zeros((0, 4), np.float32)  # last frame's people
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(self, image: np.ndarray, tracked: np.ndarray | None = None) -> Detections:
+        moving = self.moving(*shrink(image))
+        near = self.last if tracked is None else np.asarray(tracked, np.float32).reshape(-1, 4)
+        return self.search(image, np.concatenate([moving, near]), self.due())
+
+    def moving(self, small: np.ndarray, s: float) -> np.ndarray:
+        """Boxes (picture pixels) where something moved, from ``small``, the picture shrunk by ``s``."""
+        return self.motion.update(small) / s
+
+    def due(self) -> bool:
+        """Whether this frame is one to search whole (the first, then every FULL_EVERY_S)."""
+        self.frames += 1
+        return self.frames % self.full_every == 1 or self.full_every == 1
+
+    def search(self, image: np.ndarray, around: np.ndarray, whole: bool = False) -> Detections:
+        """People in the parts of ``image`` around boxes ``around`` (or in all of it)."""
         # shrink the picture so the smallest person wanted fills the window (never enlarge)
         s = min(1.0, (HOG_WINDOW[1] - 2 * HOG_BORDER) / self.min_person_px)
-        small = (
-            cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else image
-        )
+        h, w = image.shape[:2]
+        sw, sh = round(w * s), round(h * s)
+        regions = [(0, 0, sw, sh)] if whole else self._regions(around * s, sw, sh)
+        if not regions:
+            self.last = np.zeros((0, 4), np.float32)
+            return Detections.empty()
+        small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else image
         rects, weights = [], []
-        for x1, y1, x2, y2 in self._regions(small):
+        for x1, y1, x2, y2 in regions:
             if x2 - x1 < HOG_WINDOW[0] or y2 - y1 < HOG_WINDOW[1]:
                 continue  # smaller than the window: nobody fits (and OpenCV would crash)
-            r, w = self.hog.detectMultiScale(
+            r, wt = self.hog.detectMultiScale(
                 small[y1:y2, x1:x2],
                 hitThreshold=HOG_HIT_THRESHOLD,
                 winStride=(8, 8),
@@ -152,39 +196,27 @@ class HogPersonDetector(PersonDetector):
             )
             if len(r):
                 rects.append(np.asarray(r, np.float32).reshape(-1, 4) + [x1, y1, 0, 0])
-                weights.append(np.ravel(w))
+                weights.append(np.ravel(wt))
         if not rects:
             self.last = np.zeros((0, 4), np.float32)
             return Detections.empty()
-        r = np.concatenate(rects)
-        self.last = np.concatenate([r[:, :2], r[:, :2] + r[:, 2:]], 1)
-        r /= s
-        mx = r[:, 2] * HOG_BORDER / HOG_WINDOW[0]
+        r = np.concatenate(rects) / s
+        # the person is the window less its border; as wide as pedestrians are annotated
         my = r[:, 3] * HOG_BORDER / HOG_WINDOW[1]
-        xyxy = np.stack(
-            [r[:, 0] + mx, r[:, 1] + my, r[:, 0] + r[:, 2] - mx, r[:, 1] + r[:, 3] - my], 1
-        )
+        half_w = PERSON_ASPECT * (r[:, 3] - 2 * my) / 2
+        cx = r[:, 0] + r[:, 2] / 2
+        xyxy = np.stack([cx - half_w, r[:, 1] + my, cx + half_w, r[:, 1] + r[:, 3] - my], 1)
         # SVM margin -> 0..1 (margin 0, the SVM's own boundary, is 0.5)
         score = 1 / (1 + np.exp(-2 * np.concatenate(weights).astype(np.float32)))
-        return suppress_overlaps(Detections(xyxy.astype(np.float32), score))
+        found = suppress_overlaps(Detections(xyxy.astype(np.float32), score))
+        self.last = found.xyxy
+        return found
 
-    def _regions(self, small: np.ndarray) -> list[tuple[int, int, int, int]]:
-        """Parts of ``small`` to search: around motion and last frame's people, or all of it."""
-        h, w = small.shape[:2]
-        t = self.MOTION_WIDTH / w
-        grey = cv2.cvtColor(cv2.resize(small, None, fx=t, fy=t), cv2.COLOR_BGR2GRAY)
-        moving = self.motion.apply(_relative_to_surroundings(grey))
-        moving = cv2.dilate(moving, np.ones((5, 5), np.uint8))
-        self.frames += 1
-        whole = [(0, 0, w, h)]
-        if self.frames % self.FULL_EVERY == 1:
-            return whole
-        _, _, stats, _ = cv2.connectedComponentsWithStats(moving)
-        blobs = stats[1:][stats[1:, 4] >= 16]
-        boxes = [[x / t, y / t, (x + bw) / t, (y + bh) / t] for x, y, bw, bh, _ in blobs]
-        boxes += self.last.tolist()
+    def _regions(self, boxes: np.ndarray, w: int, h: int) -> list[tuple[int, int, int, int]]:
+        """Parts of a ``w`` x ``h`` picture to search around ``boxes``: room for a whole
+        person and the window's margin, merged where they overlap."""
         grown = []
-        for x1, y1, x2, y2 in boxes:  # room for the whole person and the window's margin
+        for x1, y1, x2, y2 in boxes.tolist():
             gx = max((x2 - x1) * 0.25, HOG_WINDOW[0])
             gy = max((y2 - y1) * 0.25, HOG_WINDOW[1] / 2)
             ax, bx = _span(x1 - gx, x2 + gx, 2 * HOG_WINDOW[0], w)
@@ -192,7 +224,7 @@ class HogPersonDetector(PersonDetector):
             grown.append([ax, ay, bx, by])
         regions = _merge_boxes(grown)
         if sum((b[2] - b[0]) * (b[3] - b[1]) for b in regions) > self.MAX_REGIONS_SHARE * w * h:
-            return whole
+            return [(0, 0, w, h)]
         return [tuple(int(round(v)) for v in b) for b in regions]
 
 
@@ -210,22 +242,23 @@ class MotionPersonDetector(PersonDetector):
     name = "motion"
     WARMUP = 10  # frames learnt fast, to start from whatever the camera sees
 
-    def __init__(self, min_person_px: int = 120, history: int = 1500, width: int = 320):
+    def __init__(self, min_person_px: int = 120, history: int = 1500):
         self.min_person_px = min_person_px
-        self.width = width
         self.history = history
         self.bg = cv2.createBackgroundSubtractorMOG2(history, 16, detectShadows=True)
         self.seen = 0
+        self.share = 1.0  # of the last picture that differed from the background
 
-    def detect(self, image: np.ndarray) -> Detections:
-        s = min(1.0, self.width / image.shape[1])
-        small = (
-            cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else image
-        )
+    def detect(self, image: np.ndarray, tracked: np.ndarray | None = None) -> Detections:
+        return self.blobs(*shrink(image))
+
+    def blobs(self, small: np.ndarray, s: float) -> Detections:
+        """People in ``small``, a copy of the picture shrunk by ``s``, in the picture's pixels."""
         small = _relative_to_surroundings(small)
         rate = -1 if self.seen < self.WARMUP else 1 / self.history
         mask = (self.bg.apply(small, learningRate=rate) == 255).astype(np.uint8)
         self.seen += 1
+        self.share = float(mask.mean())
         min_h = self.min_person_px * s
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         k = max(3, int(min_h / 8))
@@ -246,6 +279,64 @@ class MotionPersonDetector(PersonDetector):
         return suppress_overlaps(
             Detections(np.asarray(boxes, np.float32) / s, np.asarray(scores, np.float32))
         )
+
+
+class FusedPersonDetector(PersonDetector):
+    """HOG, and on a fixed camera whose background is learnt, background-subtraction blobs
+    that no HOG box explains: people HOG cannot read (seen from behind or above, cut off
+    at the picture's edge, standing still at a counter).
+
+    The blobs count only after ``warmup_frames`` (before that the background still holds
+    whoever was in view at the start) and while no more of the picture differs from the
+    background than workbench.motion takes for a moved camera or a light switched. Then
+    HOG looks only where someone new moves or a track lost its blob, and at every second
+    frame: blobs carry people in between (a blob inside a box HOG found last time is that
+    person), which halves its cost.
+    """
+
+    name = "hog+motion"
+    MAX_MOVING = LIGHTING_CHANGE
+    EXPLAINED = 0.5  # a blob that much inside a HOG box is that person
+    HOG_EVERY = 2  # once blobs are used, HOG looks at every second frame
+
+    def __init__(self, hog: HogPersonDetector, motion: MotionPersonDetector, warmup_frames: int):
+        self.hog = hog
+        self.motion = motion
+        self.warmup_frames = warmup_frames
+
+    def detect(self, image: np.ndarray, tracked: np.ndarray | None = None) -> Detections:
+        small, s = shrink(image)
+        moving = self.hog.moving(small, s)
+        blobs = self.motion.blobs(small, s)
+        near = np.asarray([] if tracked is None else tracked, np.float32).reshape(-1, 4)
+        ready = self.motion.seen > self.warmup_frames and self.motion.share <= self.MAX_MOVING
+        if not ready:
+            return self.hog.search(image, np.concatenate([moving, near]), self.hog.due())
+        # a tracked person still covered by a blob is still there: HOG need not look again,
+        # nor where they move a little, nor at the whole picture (whoever stands still
+        # differs from the background); it looks where new people move and for lost tracks
+        held = _inside(near, blobs.xyxy) >= self.EXPLAINED
+        moving = moving[_inside(moving, near[held]) < self.EXPLAINED]
+        if self.motion.seen % self.HOG_EVERY:  # in between, HOG's last people are still there
+            people, known = Detections.empty(), self.hog.last
+        else:
+            people = self.hog.search(image, np.concatenate([moving, near[~held]]))
+            known = people.xyxy
+        blobs = blobs[_inside(blobs.xyxy, known) < self.EXPLAINED]
+        return Detections(
+            np.concatenate([people.xyxy, blobs.xyxy]),
+            np.concatenate([people.score, BLOB_SCORE * blobs.score]),
+        )
+
+
+def _inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each box of ``a``, the largest share of it inside one box of ``b`` (0 if none)."""
+    if not len(a) or not len(b):
+        return np.zeros(len(a), np.float32)
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(br - tl, 0, None), axis=2).max(1)
+    return inter / np.maximum(np.prod(a[:, 2:] - a[:, :2], axis=1), 1e-9)
 
 
 def _rescore(conf: np.ndarray, at: float) -> np.ndarray:
@@ -296,7 +387,7 @@ class DnnPersonDetector(PersonDetector):
                 f"get it again: {spec.source}"
             ) from None
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(self, image: np.ndarray, tracked: np.ndarray | None = None) -> Detections:
         size = self.spec.input_size
         h, w = image.shape[:2]
         if self.spec.format == "ssd":
@@ -329,18 +420,22 @@ class DnnPersonDetector(PersonDetector):
 
 
 def make_detector(cfg: PeopleConfig, models_dir: Path, fps: float) -> PersonDetector:
-    """The detector ``cfg.detector`` names (``auto``: a network when one is present, else HOG)."""
+    """The detector ``cfg.detector`` names (``auto``: a network when one is present, else
+    HOG with background-subtraction blobs, which are used only where they are reliable)."""
     kind = cfg.detector
     if kind == "auto":
         present = [m for m in MODELS.values() if m.present(models_dir)]
-        if cfg.model is not None or present:
-            kind = "dnn"
-        else:
-            kind = "hog"
+        kind = "dnn" if cfg.model is not None or present else "fused"
     if kind == "dnn":
         spec = find_model(models_dir, cfg.model)
         log.info("person detector: %s from %s", spec.name, models_dir)
         return DnnPersonDetector(spec, models_dir)
     if kind == "motion":
         return MotionPersonDetector(cfg.min_person_px, history=round(MOTION_HISTORY_S * fps))
-    return HogPersonDetector(cfg.min_person_px)
+    if kind == "hog":
+        return HogPersonDetector(cfg.min_person_px, fps)
+    return FusedPersonDetector(
+        HogPersonDetector(cfg.min_person_px, fps),
+        MotionPersonDetector(cfg.min_person_px, history=round(MOTION_HISTORY_S * fps)),
+        round(FUSED_WARMUP_S * fps),
+    )

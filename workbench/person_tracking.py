@@ -29,6 +29,16 @@ class PersonTracker:
             minimum_iou_threshold=0.1,
         )
 
+    def follow(self, detector, image: np.ndarray, ts: float) -> Detections:
+        """Detect people in ``image`` (searching around where tracks are) and track them."""
+        return self.update(detector.detect(image, self.boxes()), ts)
+
+    def boxes(self) -> np.ndarray:
+        """Where every held track (confirmed or not, seen or lost) was last estimated."""
+        if not self._bt.tracks:
+            return np.zeros((0, 4), np.float32)
+        return np.array([t.get_state_bbox() for t in self._bt.tracks], np.float32)
+
     def update(self, dets: Detections, ts: float) -> Detections:
         import supervision as sv
 

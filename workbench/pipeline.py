@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,10 +21,12 @@ from tqdm import tqdm
 from workbench.config import Config
 from workbench.detections import Detections
 from workbench.errors import WorkbenchError
-from workbench.faces import HogFaceDetector, describe, embed
+from workbench.face_detectors import make_face_detector
+from workbench.faces import describe, embed, load_models
 from workbench.gating import DetectionPlan, detect_in
 from workbench.identity import Gallery
 from workbench.motion import MotionDetector
+from workbench.parts import prepare
 from workbench.pipeline_people import PeoplePipeline
 from workbench.sources import Frame, FrameSource, open_source, prefetch
 from workbench.store import Store
@@ -35,10 +37,8 @@ log = logging.getLogger(__name__)
 
 SCENE_CUT_CORRELATION = 0.5  # grey-histogram correlation below this between samples = a cut
 MIN_EMBED_INTERVAL_S = 0.3  # embeddings of one track at least this far apart in time
-# HOG detections scoring from this up to 0 (dlib's own threshold) only extend a face track:
-# on the labelled group photos, -0.5 adds 5 false faces in 9 photos and -0.25 none, so weak
-# detections are kept to follow a hard face, not to start one
-WEAK_FACE_SCORE = -0.5
+# a live track is identified provisionally (for alerts) once it has this many good faces
+PREVIEW_FACES = 2
 
 
 def _histogram(image: np.ndarray) -> np.ndarray:
@@ -49,36 +49,53 @@ def _histogram(image: np.ndarray) -> np.ndarray:
     return cv2.normalize(hist, hist).flatten()
 
 
-class FacePipeline:
-    """Per-camera face pipeline: ``process(frame)`` returns sightings; ended tracks go to ``on_track``."""
+@dataclass
+class Step:
+    """What perception produced from some frames: the input of identity and the writer."""
 
-    def __init__(
-        self,
-        config: Config,
-        camera: str,
-        store: Store,
-        gallery: Gallery,
-        run_tag: str,
-        stills: bool = False,
-    ):
+    frame_index: int  # last frame seen
+    sightings: list[dict] = field(default_factory=list)
+    people: dict[str, list[dict]] = field(default_factory=dict)
+    # face tracks that ended, in batches as they ended, each with the first sighting time
+    # of the tracks still going then (identity keeps recent tracks for that long)
+    ended: list[tuple[list[FaceTrack], datetime | None]] = field(default_factory=list)
+    # copies of tracks still going that have just got PREVIEW_FACES good faces
+    ready: list[FaceTrack] = field(default_factory=list)
+    # on the last Step of a source only
+    final: bool = False
+    frame_count: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+class FaceTracks:
+    """Per-camera face perception: ``process(frame)`` finds, tracks, scores and embeds faces.
+
+    It returns the frame's sightings and the tracks that ended; nothing here needs the
+    store, so it runs as well in a worker process as in the ingesting one.
+    """
+
+    def __init__(self, config: Config, camera: str, run_tag: str, stills: bool = False):
         self.cfg = config
-        # still photos: each is its own view (a cut before every one), a face in one is enough
+        # still photos: each is its own view (a cut before every one)
         self.stills = stills
-        self.min_sightings = 1 if stills else config.detection.min_track_sightings
         self.camera = camera
-        self.store = store
-        self.gallery = gallery
         self.run_tag = run_tag
-        self.detector = HogFaceDetector(config.detection.min_face_px, threshold=WEAK_FACE_SCORE)
-        self.tracker = FaceTracker(config.detection.track_max_gap_s)
-        gate = config.detection.motion_gating and not stills
-        self.motion = MotionDetector(config.detection.motion_threshold) if gate else None
-        self.plan = DetectionPlan(config.detection.min_face_px, config.detection.refresh_s)
+        det = config.detection
+        self.detector = make_face_detector(det.face_detector, det.min_face_px, weak=True)
+        load_models()  # landmarks and descriptor: a missing model fails here, not mid-video
+        self.tracker = FaceTracker(det.track_max_gap_s, start_score=self.detector.start_score)
+        gate = det.motion_gating and not stills
+        self.motion = MotionDetector(det.motion_threshold) if gate else None
+        self.plan = DetectionPlan(det.min_face_px, det.refresh_s)
         self._last_hist: np.ndarray | None = None
-        self._recent: list[FaceTrack] = []  # identified tracks that may overlap later ones
-        self.track_rows: list[dict] = []
+        self.ready: list[FaceTrack] = []
 
-    def process(self, frame: Frame) -> list[dict]:
+    def pop_ready(self) -> list[FaceTrack]:
+        """Copies of tracks that have just become identifiable while still in view."""
+        ready, self.ready = self.ready, []
+        return ready
+
+    def process(self, frame: Frame) -> tuple[list[dict], list[FaceTrack]]:
         hist = _histogram(frame.image)
         if self.stills or (
             self._last_hist is not None
@@ -101,13 +118,14 @@ class FacePipeline:
                 else detect_in(self.detector, frame.image, regions)
             )
         dets = self.tracker.update(dets, frame.ts)
-        rows = self._describe(frame, dets)
-        self._finish(self.tracker.pop_ended())
-        return rows
+        return self._describe(frame, dets), self.tracker.pop_ended()
 
-    def close(self) -> None:
+    def close(self) -> list[FaceTrack]:
         self.tracker.end_all()
-        self._finish(self.tracker.pop_ended())
+        return self.tracker.pop_ended()
+
+    def oldest_active(self) -> datetime | None:
+        return min((t.first_ts for t in self.tracker.active.values()), default=None)
 
     def _describe(self, frame: Frame, dets: Detections) -> list[dict]:
         if not len(dets):
@@ -115,7 +133,8 @@ class FacePipeline:
         rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
         rec = self.cfg.recognition
         rows = []
-        for face, tid in zip(describe(frame.image, rgb, dets), dets.tracker_id, strict=True):
+        faces = describe(frame.image, rgb, dets, self.detector.confidence)
+        for face, tid in zip(faces, dets.tracker_id, strict=True):
             box, q = face.box, face.quality
             track = self.tracker.active[int(tid)]
             if q > track.best_quality:
@@ -126,6 +145,9 @@ class FacePipeline:
                 track.faces.sort(key=lambda f: -f[0])
                 del track.faces[rec.embeddings_per_track :]
                 track.last_embed_ts = frame.ts
+                if not track.previewed and len(track.faces) >= PREVIEW_FACES:
+                    track.previewed = True
+                    self.ready.append(replace(track, faces=list(track.faces)))
             x1, y1, x2, y2 = (float(v) for v in box)
             rows.append(
                 {
@@ -143,17 +165,6 @@ class FacePipeline:
             )
         return rows
 
-    def _concurrent(self, track: FaceTrack, live: list[FaceTrack]) -> set[str]:
-        """Customers of other tracks in view together with this one for a while (not one instant:
-        a single frame may show a poster, a mirror or a collage)."""
-        return {
-            t.customer_id
-            for t in [*self._recent, *live]
-            if t is not track
-            and t.customer_id is not None
-            and max(t.first_ts, track.first_ts) < min(t.last_ts, track.last_ts)
-        }
-
     def _wants_embedding(self, track: FaceTrack, quality: float, ts: datetime) -> bool:
         if (
             track.last_embed_ts is not None
@@ -163,51 +174,147 @@ class FacePipeline:
         full = len(track.faces) >= self.cfg.recognition.embeddings_per_track
         return not full or quality > track.faces[-1][0]
 
-    def _finish(self, tracks: list[FaceTrack]) -> None:
-        rec = self.cfg.recognition
-        # people in view at the same time as a track are not that track's person
-        live = [*self.tracker.active.values(), *tracks]
-        if live:
-            horizon = min(t.first_ts for t in live) - timedelta(
-                seconds=self.cfg.detection.track_max_gap_s
+
+def perceive(source: FrameSource, config: Config, camera: str, run_tag: str) -> Iterator[Step]:
+    """Run face and people perception over a source: one Step per frame sampled.
+
+    Decoding runs in its own thread; frames between detection samples are grabbed, not
+    decoded. The last Step carries the source's frame count and problems.
+    """
+    faces = FaceTracks(config, camera, run_tag, stills=source.stills)
+    people = PeoplePipeline(config, camera, run_tag, enabled=not source.stills)
+    step = max(1, round(source.fps / config.detection.detect_fps))
+    last = -1
+    try:
+        for frame in prefetch(source.frames(step), ahead=source.read_ahead):
+            rows, ended = faces.process(frame)
+            last = frame.index
+            yield Step(
+                frame.index,
+                rows,
+                people.process(frame),
+                [(ended, faces.oldest_active())] if ended else [],
+                faces.pop_ready(),
             )
+        yield Step(
+            last,
+            people=people.close(),
+            ended=[(faces.close(), None)],
+            final=True,
+            frame_count=source.frame_count,
+            problems=list(source.problems),
+        )
+    finally:
+        source.close()
+
+
+class Identifier:
+    """Identity for ended face tracks, in the order they ended: customer ids, key images, rows."""
+
+    def __init__(
+        self,
+        config: Config,
+        camera: str,
+        store: Store,
+        gallery: Gallery,
+        run_tag: str,
+        stills: bool = False,
+    ):
+        self.cfg = config
+        # in still photos a face seen once is enough; in video a glimpse is not identified
+        self.min_sightings = 1 if stills else config.detection.min_track_sightings
+        self.camera = camera
+        self.store = store
+        self.gallery = gallery
+        self.run_tag = run_tag
+        self._recent: list[FaceTrack] = []  # identified tracks that may overlap later ones
+        self._provisional: dict[int, str] = {}  # new ids given to tracks still going
+
+    def preview(self, track: FaceTrack) -> dict:
+        """A provisional identity for a track still in view (for alerts; nothing enrolled).
+
+        A new id given now is the one the track gets when it ends if it is still new then.
+        """
+        faces = track.faces
+        decision = self.gallery.decide(
+            np.stack([f[1] for f in faces]),
+            np.array([f[0] for f in faces], np.float32),
+            self.cfg.recognition.match_distance,
+            lambda: self.store.allocate_customer_ids(1)[0],
+            exclude=self._concurrent(track, []),
+            enroll=False,
+        )
+        if decision.is_new:
+            self._provisional[track.id] = decision.customer_id
+        return {
+            "camera": self.camera,
+            "track_id": f"{self.run_tag}-{track.id}",
+            "ts": track.last_ts,
+            "customer_id": decision.customer_id,
+            "is_new": decision.is_new,
+            "match_distance": decision.distance,
+            "snapshot": self._snapshot(track),
+        }
+
+    def identify(self, tracks: list[FaceTrack], oldest_active: datetime | None) -> list[dict]:
+        """Track rows for ``tracks`` (ended together); ``oldest_active``: first sighting of
+        the earliest track still going, which may yet overlap a recent one."""
+        rec = self.cfg.recognition
+        firsts = [t.first_ts for t in tracks] + ([oldest_active] if oldest_active else [])
+        if firsts:
+            horizon = min(firsts) - timedelta(seconds=self.cfg.detection.track_max_gap_s)
             self._recent = [t for t in self._recent if t.last_ts >= horizon]
+        rows = []
         for track in sorted(tracks, key=lambda t: -len(t.faces)):
             faces = track.faces if track.sightings >= self.min_sightings else []
+            provisional = self._provisional.pop(track.id, None)
             decision = self.gallery.decide(
                 np.stack([f[1] for f in faces]) if faces else np.zeros((0, 128)),
                 np.array([f[0] for f in faces], np.float32),
                 rec.match_distance,
-                lambda: self.store.allocate_customer_ids(1)[0],
-                exclude=self._concurrent(track, live),
+                lambda p=provisional: p or self.store.allocate_customer_ids(1)[0],
+                exclude=self._concurrent(track, tracks),
             )
             track.customer_id = decision.customer_id
             self._recent.append(track)
-            customer, distance, mean = decision.customer_id, decision.distance, decision.pooled
-            track_id = f"{self.run_tag}-{track.id}"
-            snapshot = None
-            if track.best_image is not None:
-                day = track.first_ts.astimezone(
-                    ZoneInfo(self.store.timezone(self.camera))
-                ).strftime("%Y-%m-%d")
-                snapshot = self.store.save_snapshot(
-                    f"{self.camera}/{day}/{track_id}.jpg", track.best_image
-                )
-            self.track_rows.append(
-                {
-                    "camera": self.camera,
-                    "track_id": track_id,
-                    "start": track.first_ts,
-                    "end": track.last_ts,
-                    "customer_id": customer,
-                    "sightings": track.sightings,
-                    "embedded": len(track.faces),
-                    "quality": track.best_quality,
-                    "match_distance": distance,
-                    "embedding": None if mean is None else mean.astype(np.float32).tolist(),
-                    "snapshot": snapshot,
-                }
-            )
+            rows.append(self._row(track, decision))
+        return rows
+
+    def _concurrent(self, track: FaceTrack, batch: list[FaceTrack]) -> set[str]:
+        """Customers of other tracks in view together with this one for a while (not one instant:
+        a single frame may show a poster, a mirror or a collage)."""
+        return {
+            t.customer_id
+            for t in [*self._recent, *batch]
+            if t is not track
+            and t.customer_id is not None
+            and max(t.first_ts, track.first_ts) < min(t.last_ts, track.last_ts)
+        }
+
+    def _snapshot(self, track: FaceTrack) -> str | None:
+        """Save the track's key image (a later, better one replaces it); its store path."""
+        if track.best_image is None:
+            return None
+        day = track.first_ts.astimezone(ZoneInfo(self.store.timezone(self.camera)))
+        return self.store.save_snapshot(
+            f"{self.camera}/{day:%Y-%m-%d}/{self.run_tag}-{track.id}.jpg", track.best_image
+        )
+
+    def _row(self, track: FaceTrack, decision) -> dict:
+        mean = decision.pooled
+        return {
+            "camera": self.camera,
+            "track_id": f"{self.run_tag}-{track.id}",
+            "start": track.first_ts,
+            "end": track.last_ts,
+            "customer_id": decision.customer_id,
+            "sightings": track.sightings,
+            "embedded": len(track.faces),
+            "quality": track.best_quality,
+            "match_distance": decision.distance,
+            "embedding": None if mean is None else mean.astype(np.float32).tolist(),
+            "snapshot": self._snapshot(track),
+        }
 
 
 def _key_image(image: np.ndarray, box: np.ndarray) -> bytes:
@@ -256,13 +363,28 @@ def ingest_source(
     ``key`` (one per camera session), a short ``flush_s`` and the ``observers`` (alert
     rules, counters) that must see events as they happen.
     """
-    step = max(1, round(source.fps / config.detection.detect_fps))
     key = key or source_key(camera, source.name)
-    with RunWriter(
+    writer = RunWriter(
         store, key, camera, source.name, kind=kind, flush_s=flush_s, observers=observers
-    ) as writer:
-        pipe = FacePipeline(config, camera, store, gallery, writer.run_id[:8], stills=source.stills)
-        people = PeoplePipeline(config, camera, writer.run_id[:8], enabled=not source.stills)
+    )
+    steps = perceive(source, config, camera, writer.run_id[:8])
+    return write_run(source, camera, steps, writer, gallery, config, progress)
+
+
+def write_run(
+    source: FrameSource,
+    camera: str,
+    steps: Iterable[Step],
+    writer: RunWriter,
+    gallery: Gallery,
+    config: Config,
+    progress: bool,
+) -> IngestResult:
+    """Identify the ended tracks of ``steps`` in order and write everything as one run."""
+    identifier = Identifier(
+        config, camera, writer.store, gallery, writer.run_id[:8], stills=source.stills
+    )
+    with writer:
         result = IngestResult(source.name, writer.run_id, 0, 0, 0)
         bar = tqdm(
             total=source.frame_count,
@@ -271,38 +393,31 @@ def ingest_source(
             disable=not progress,
             smoothing=0.1,
         )
+        last = Step(-1)
         try:
-            for frame in prefetch(source.frames(step)):
-                rows = pipe.process(frame)
-                result.sightings += len(rows)
-                writer.frames = frame.index + 1
-                bar.update(frame.index + 1 - bar.n)
-                _drain(pipe, writer, rows)
-                for table, people_rows in people.process(frame).items():
-                    writer.add(table, people_rows)
-            pipe.close()
-            _drain(pipe, writer, [])
-            for table, people_rows in people.close().items():
-                writer.add(table, people_rows)
-            bar.update(max(0, (source.frame_count or 0) - bar.n))
+            for last in steps:
+                result.sightings += len(last.sightings)
+                writer.frames = last.frame_index + 1
+                bar.update(max(0, last.frame_index + 1 - bar.n))
+                if last.sightings:
+                    writer.add("sightings", last.sightings)
+                if last.ready and writer.observers:
+                    writer.notify("identified", [identifier.preview(t) for t in last.ready])
+                for tracks, oldest_active in last.ended:
+                    if rows := identifier.identify(tracks, oldest_active):
+                        writer.add("tracks", rows)
+                for table, rows in last.people.items():
+                    writer.add(table, rows)
+            bar.update(max(0, (last.frame_count or 0) - bar.n))
         finally:
             bar.close()
-            source.close()
-        result.problems = list(source.problems)
-        if source.problems:
-            writer.message = "; ".join(source.problems)
+        result.problems = list(last.problems)
+        if result.problems:
+            writer.message = "; ".join(result.problems)
             writer.finish(status="partial")
-    result.frames = source.frame_count or writer.frames
+    result.frames = last.frame_count or writer.frames
     result.tracks = writer.rows_written["tracks"]
     return result
-
-
-def _drain(pipe: FacePipeline, writer: RunWriter, rows: list[dict]) -> None:
-    if rows:
-        writer.add("sightings", rows)
-    if pipe.track_rows:
-        writer.add("tracks", pipe.track_rows)
-        pipe.track_rows = []
 
 
 def ingest(
@@ -312,34 +427,58 @@ def ingest(
     config: Config,
     start: datetime | None = None,
     progress: bool = True,
+    workers: int | None = None,
 ) -> list[IngestResult]:
     """Ingest recorded footage (files or image folders) for one camera, in order.
 
     ``start`` is the wall-clock time of the first frame of the first path; later
-    paths start where the previous one ended. Without it, each file's own
+    paths start where the previous one ends. Without it, each file's own
     metadata (else its modification time) is used.
+
+    With several paths, up to ``workers`` processes (default: the cores available)
+    perceive files at once; this process identifies their tracks in time order, so
+    customer ids are the same as with one worker.
     """
-    sources = [
-        open_source(p) for p in paths
-    ]  # fail early on a bad path, before anything is written
+    from workbench.workers import available_cores, perceive_in_workers
+
+    sources = [open_source(p) for p in paths]  # fail early on a bad path, before writing
+    if start is not None:
+        for source in sources:
+            source.start = start
+            start += timedelta(seconds=(source.frame_count or 0) / source.fps)
     results = []
     with store.writer_lock():
         gallery = Gallery.load(store, config.recognition.gallery_size)
-        next_start = start
-        for source in sources:
-            if next_start is not None:
-                source.start = next_start
-            result = ingest_source(source, camera, store, config, gallery, progress)
-            results.append(result)
-            if start is not None:
-                next_start = source.start + timedelta(seconds=result.frames / source.fps)
+        writers = [
+            RunWriter(store, source_key(camera, s.name), camera, s.name, kind="video")
+            for s in sources
+        ]
+        tags = [w.run_id[:8] for w in writers]
+        n = min(len(sources), workers or available_cores())
+        if n > 1:
+            all_steps = perceive_in_workers(sources, config, camera, tags, n)
+        else:
+            all_steps = (perceive(s, config, camera, t) for s, t in zip(sources, tags))
+        for source, writer, steps in zip(sources, writers, all_steps):
+            results.append(write_run(source, camera, steps, writer, gallery, config, progress))
         if config.recognition.consolidate_after_ingest:
             from workbench.consolidate import consolidate_locked
 
             merged = consolidate_locked(store)["customers_merged"]
             if merged:
                 log.info("consolidation merged %d customers", merged)
+        # what the new events change in the derived tables, worked out once here rather
+        # than by every dashboard or report that opens the store next
+        prepare(store)
     return results
 
 
-__all__ = ["FacePipeline", "IngestResult", "ingest", "ingest_source", "WorkbenchError"]
+__all__ = [
+    "FaceTracks",
+    "Identifier",
+    "IngestResult",
+    "ingest",
+    "ingest_source",
+    "perceive",
+    "WorkbenchError",
+]

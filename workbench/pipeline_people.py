@@ -89,7 +89,7 @@ class PeoplePipeline:
         if self.detector is None:
             self._start(frame.image)
         out: dict[str, list[dict]] = defaultdict(list)
-        dets = self.tracker.update(self.detector.detect(frame.image), t)
+        dets = self.tracker.follow(self.detector, frame.image, t)
         ids, feet, heights = dets.tracker_id, foot_points(dets.xyxy), dets.wh[:, 1]
         for tid, p in zip(ids.tolist(), feet):
             tr = self.tracks.get(tid)

@@ -165,8 +165,9 @@ def payments_figure(payments: pd.DataFrame, title: str = "Sales by payment mode"
     return fig
 
 
-def kpi_cards(day_row: pd.Series, currency: str = "₹") -> HTML:
-    """The day's key figures as a row of cards (one row of ``analytics.daily_summary``)."""
+def kpi_cards(day_row: pd.Series, currency: str = "₹", title: str | None = None) -> HTML:
+    """The day's key figures as a row of cards (one row of ``analytics.daily_summary``, or of
+    ``period_summary``: then give a ``title``; the default is the row's day)."""
     from html import escape
 
     from IPython.display import HTML
@@ -201,5 +202,105 @@ def kpi_cards(day_row: pd.Series, currency: str = "₹") -> HTML:
         for k, v in cards
     )
     return HTML(
-        f'<div><h3 style="font-family:sans-serif">{_local_day(day_row["day"])}</h3>{body}</div>'
+        f'<div><h3 style="font-family:sans-serif">{escape(title or _local_day(day_row["day"]))}</h3>'
+        f"{body}</div>"
     )
+
+
+# ---------------------------------------------------------------- manager dashboard
+WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+def output_bundle(fig: go.Figure) -> dict:
+    """A figure as one notebook output (plotly's JSON mimetype), for ``ipywidgets.Output.outputs``.
+
+    JupyterLab and Voila draw it with the plotly extension they bundle: no CDN, and
+    far lighter than a ``FigureWidget`` (which ships all of plotly.js per figure).
+    """
+    import json
+
+    import plotly.io as pio
+
+    spec = json.loads(pio.to_json(fig, validate=False))
+    spec["config"] = {"displaylogo": False, "responsive": True}
+    return {
+        "output_type": "display_data",
+        "data": {PLOTLY_MIMETYPE: spec, "text/plain": f"<figure: {fig.layout.title.text}>"},
+        "metadata": {},
+    }
+
+
+def compact(fig: go.Figure, height: int = 320) -> go.Figure:
+    """Dashboard size: short, tight margins, legend below."""
+    fig.update_layout(
+        template="plotly_white",
+        height=height,
+        margin={"l": 50, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def hourly_compare_figure(hourly: pd.DataFrame, last_week: pd.DataFrame, day, before) -> go.Figure:
+    """Visits per hour of ``day`` (bars) beside the same weekday a week ``before`` (line);
+    both from ``analytics.hourly_traffic``."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_bar(x=hourly["hour"], y=hourly["visits"], name=_local_day(day),
+                marker_color=COLORS["visits"])  # fmt: skip
+    fig.add_scatter(x=last_week["hour"], y=last_week["visits"], name=_local_day(before),
+                    mode="lines", line={"color": "#8c959f", "dash": "dot"})  # fmt: skip
+    fig.update_layout(
+        title="Visits per hour", xaxis={"title": "hour", "dtick": 2}, yaxis_title="visits"
+    )
+    return compact(fig)
+
+
+def occupancy_figure(occ: pd.DataFrame, source: str, now: int | None) -> go.Figure:
+    """People in the shop through the day, one line per camera (``dashboard_data.occupancy``)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for camera, part in occ.groupby("camera", sort=True):
+        mode = "lines" if len(part) > 20 else "lines+markers"
+        fig.add_scatter(x=part["local_ts"], y=part["people"], name=camera, mode=mode,
+                        line_shape="hv")  # fmt: skip
+    title = f"In the shop now: {now}" if now is not None else "In the shop"
+    fig.update_layout(title=f"{title} <span style='font-size:12px'>({source})</span>",
+                      yaxis={"title": "people", "rangemode": "tozero"})  # fmt: skip
+    if occ.empty:
+        fig.add_annotation(text="nobody seen this day", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")  # fmt: skip
+    return compact(fig)
+
+
+def heat_figure(cells: pd.DataFrame) -> go.Figure:
+    """Where people spent time: person-seconds per cell (``dashboard_data.heat``), picture
+    orientation (top of the picture or plan at the top)."""
+    import plotly.graph_objects as go
+
+    grid = cells.pivot_table(index="cell_y", columns="cell_x", values="seconds", aggfunc="sum")
+    grid = grid.reindex(index=range(int(cells["cell_y"].min()), int(cells["cell_y"].max()) + 1),
+                        columns=range(int(cells["cell_x"].min()), int(cells["cell_x"].max()) + 1))  # fmt: skip
+    camera, space = cells["camera"].iloc[0], cells["space"].iloc[0]
+    fig = go.Figure(go.Heatmap(z=(grid / 60).values, x=grid.columns, y=grid.index,
+                               colorscale="YlOrRd", colorbar={"title": "minutes"}))  # fmt: skip
+    where = "floor plan" if space == "floor" else "picture"
+    fig.update_layout(title=f"Where people spend time ({camera}, {where})",
+                      yaxis={"autorange": "reversed", "scaleanchor": "x", "visible": False},
+                      xaxis={"visible": False})  # fmt: skip
+    return compact(fig)
+
+
+def busy_times_figure(busy: pd.DataFrame) -> go.Figure:
+    """Visits per weekday and hour (``dashboard_data.busy_times``) as a heat map."""
+    import plotly.graph_objects as go
+
+    grid = busy.pivot_table(index="weekday", columns="hour", values="visits", aggfunc="sum")
+    grid = grid.reindex(index=range(7), columns=range(24)).fillna(0)
+    fig = go.Figure(go.Heatmap(z=grid.values, x=list(range(24)), y=WEEKDAYS,
+                               colorscale="Blues", colorbar={"title": "visits"}))  # fmt: skip
+    fig.update_layout(title="Busy times: visits by weekday and hour",
+                      xaxis={"title": "hour", "dtick": 2}, yaxis={"autorange": "reversed"})  # fmt: skip
+    return compact(fig)

@@ -153,8 +153,40 @@ EVENTS.update(
     }
 )
 
+# alerts raised by the rules (issue 8; workbench.alerts writes them); snapshot is a JPEG
+# path relative to the store, details a JSON object
+EVENTS["alerts"] = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("alert_id", pa.string()),
+        ("ts", TS),
+        ("camera", pa.string()),
+        ("kind", pa.string()),
+        ("customer_id", pa.string()),
+        ("message", pa.string()),
+        ("snapshot", pa.string()),
+        ("details", pa.string()),
+    ]
+)
+
+# live cameras (workbench.live): one row per camera every few seconds while the service runs
+EVENTS["camera_health"] = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("camera", pa.string()),
+        ("ts", TS),
+        ("fps_in", pa.float32()),  # frames the camera delivered per second
+        ("fps_out", pa.float32()),  # frames the pipeline took per second
+        ("latency_s", pa.float32()),  # frame capture -> face event, newest (null: no faces)
+        ("last_frame_ts", TS),
+        ("dropped_frames", pa.int32()),  # frames skipped in the interval: the pipeline was busy
+        ("status", pa.string()),  # online, offline, ended
+    ]
+)
+
 # the column that decides an event row's date partition
 EVENT_TIME = {
+    "camera_health": "ts",
     "sightings": "ts",
     "tracks": "start",
     "transactions": "ts",
@@ -164,6 +196,7 @@ EVENT_TIME = {
     "occupancy": "ts",
     "presence": "start",
     "heat": "ts",
+    "alerts": "ts",
 }
 
 STATE: dict[str, pa.Schema] = {

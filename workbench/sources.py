@@ -46,6 +46,9 @@ class FrameSource(ABC):
     frame_count: int | None = None
     problems: list[str] = field(default_factory=list)  # what could not be read, for the user
     stills = False  # frames are separate photos, not a continuous view
+    # frames decoded ahead of processing: throughput for files; a live source keeps 1 so
+    # what is processed is what the camera shows now
+    read_ahead = 8
 
     @abstractmethod
     def frames(self, step: int = 1) -> Iterator[Frame]:

@@ -74,6 +74,6 @@ def create_views(con: duckdb.DuckDBPyConnection, store: Store, plan: Plan | None
             continue
         con.execute(f'CREATE VIEW "{table}" WITH (DEFER_BINDING) AS {source}')
     plan = derived_plan(store) if plan is None else plan
-    materialize = create_visit_views(con, store, plan)
+    materialize, hints = create_visit_views(con, store, plan)
     create_people_views(con)
-    create_metric_views(con, plan, materialize)
+    create_metric_views(con, plan, materialize, hints)

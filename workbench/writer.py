@@ -96,6 +96,11 @@ class RunWriter:
         if time.monotonic() - self._last_flush >= self.flush_s:
             self.flush()
 
+    def notify(self, kind: str, rows: list[dict]) -> None:
+        """Tell the observers something that is not stored (e.g. a provisional identity)."""
+        for observer in self.observers:
+            observer.observe(kind, rows)
+
     def flush(self) -> None:
         """Write everything buffered now."""
         self._last_flush = time.monotonic()
