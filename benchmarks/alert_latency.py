@@ -9,9 +9,9 @@ an ``AlertEngine``; a local aiosmtpd server and an http.server receiver take the
 alerts. Per new customer it prints, in seconds:
 
 * ``face_to_mail`` / ``face_to_hook``: from the track's first frame to delivery;
-* ``track_s``: how long the face stayed in view (identity is decided when a track
-  ends, ``detection.track_max_gap_s`` after the face was last seen);
-* ``end_to_mail``: from the last frame with the face to the email;
+* ``track_s``: how long the face had been in view when the alert was raised (a live
+  track is identified provisionally once it has 2 good faces, not when it ends);
+* ``end_to_mail``: from that frame to the email;
 * ``raise_to_mail`` / ``raise_to_hook``: from the alert being raised to delivery.
 """
 
@@ -46,13 +46,13 @@ CLIP = (
 
 
 class RaiseClock:
-    """An observer before the engine: wall time each new customer's track row was seen."""
+    """An observer before the engine: wall time each customer was first identified."""
 
     def __init__(self):
         self.seen: dict[str, float] = {}
 
     def observe(self, table: str, rows: list[dict]) -> None:
-        if table == "tracks":
+        if table in ("identified", "tracks"):
             for row in rows:
                 if row["customer_id"]:
                     self.seen.setdefault(row["customer_id"], time.time())

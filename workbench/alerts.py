@@ -142,7 +142,7 @@ class AlertEngine:
         handler = {
             # a face still in view, identified provisionally: alert now, not when it leaves
             # (the track's row later falls in the same visit and raises nothing more)
-            "identified": lambda row: self._on_track({**row, "start": row["ts"], "end": row["ts"]}),
+            "identified": lambda row: self._on_track({**row, "end": row["ts"]}),
             "tracks": self._on_track,
             "sightings": self._on_sighting,
             "occupancy": self._on_occupancy,

@@ -249,7 +249,8 @@ class Identifier:
         return {
             "camera": self.camera,
             "track_id": f"{self.run_tag}-{track.id}",
-            "ts": track.last_ts,
+            "start": track.first_ts,  # the face's first frame
+            "ts": track.last_ts,  # now
             "customer_id": decision.customer_id,
             "is_new": decision.is_new,
             "match_distance": decision.distance,
