@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 
 from workbench.config import Config
 from workbench.errors import WorkbenchError
+from workbench.face_detectors import make_face_detector
+from workbench.faces import load_models
 from workbench.identity import Gallery
 from workbench.live_sources import LiveSource, PushedSource, RateMeter, open_live_source
 from workbench.pipeline import ingest_source
@@ -199,6 +201,10 @@ class LiveService:
         self._lock_cm = self.store.writer_lock()
         self._lock_cm.__enter__()
         try:
+            # models load now, not on a camera's first frames (a missing one fails here)
+            det = self.config.detection
+            make_face_detector(det.face_detector, det.min_face_px, weak=True)
+            load_models()
             gallery = Gallery.load(self.store, self.config.recognition.gallery_size)
             self.gallery = _Locked(gallery, threading.Lock())
             if self._want_alerts:
