@@ -40,6 +40,12 @@ def test_walking_through_counts_once_dated_when_crossed():
     assert events[0].x > 100
 
 
+def test_a_step_landing_exactly_on_the_line_still_counts():
+    events = run_line(walk([60, 80, 100, 120, 140, 160, 180, 200, 220, 240, 260, 280]))
+    assert [e.direction for e in events] == ["in"]
+    assert events[0].x > 100  # dated from the first step beyond it
+
+
 def test_opposite_direction_is_out():
     events = run_line(walk(range(190, 30, -8)))
     assert [e.direction for e in events] == ["out"]

@@ -90,6 +90,22 @@ def test_plan_searches_around_motion_and_tracks_only():
     assert plan.regions(shape, ts + timedelta(seconds=1.2), none, [still]) is not None
 
 
+def test_new_faces_are_searched_for_less_often_than_tracks_are_followed():
+    plan = DetectionPlan(min_face_px=40, search_interval_s=0.4)
+    shape, none = (360, 640, 3), np.zeros((0, 4), np.float32)
+    plan.regions(shape, T0, none, [])  # the first frame is searched whole
+    motion = np.array([[500, 200, 560, 300]], np.float32)
+    walking = track_at(50, velocity=[100, 0])
+    at = [T0 + timedelta(seconds=0.2 * i) for i in range(1, 5)]
+    searched = plan.regions(shape, at[0], motion, [walking])
+    assert len(searched) == 2  # the moving area and the track
+    followed = plan.regions(shape, at[1], motion, [walking])
+    assert len(followed) == 1 and followed[0][2] < 500  # the track only
+    assert plan.regions(shape, at[2], motion, [walking]).shape == (2, 4)  # 0.4 s later
+    # with nobody tracked, a frame between searches is skipped
+    assert plan.regions(shape, at[3], motion, []) is None
+
+
 @pytest.mark.skipif(not OBAMA.exists(), reason="needs ../shared/data (face-recognition-ageitgey)")
 def test_detecting_in_regions_finds_the_same_face_once():
     image = cv2.imread(str(OBAMA))

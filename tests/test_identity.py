@@ -145,3 +145,28 @@ def test_pooled_embedding_confirms_but_never_nominates():
     g = Gallery(keep=3)
     g.enroll("C1", exemplar[None], [0.9])
     assert g.decide(faces, np.full(5, 0.9), 0.46, lambda: "C3").customer_id == "C1"
+
+
+def test_poor_faces_are_held_to_the_stricter_distance():
+    from workbench.config import RecognitionConfig
+    from workbench.identity import MatchRule
+
+    rule = MatchRule.from_config(RecognitionConfig())
+    assert rule.low_quality_distance < rule.distance
+    between = (rule.low_quality_distance + rule.distance) / 2
+    rng = np.random.default_rng(2)
+    exemplar = rng.normal(size=128).astype(np.float32) * 0.05
+    step = rng.normal(size=128).astype(np.float32)
+    face = exemplar + between * step / np.linalg.norm(step)
+    poor, good = rule.low_quality_below - 0.1, rule.low_quality_below + 0.1
+    # two poor faces are held to the stricter distance; a poor face against a good one is not
+    cases = [(good, good, True), (poor, good, True), (good, poor, True), (poor, poor, False)]
+    for enrolled_q, face_q, same in cases:
+        g = Gallery(keep=3)
+        g.enroll("C1", exemplar[None], [enrolled_q])
+        d = g.decide(face[None], np.array([face_q]), rule, lambda: "C2")
+        assert (d.customer_id == "C1") is same, (enrolled_q, face_q)
+    # a bare distance is one rule for every quality (as before)
+    g = Gallery(keep=3)
+    g.enroll("C1", exemplar[None], [poor])
+    assert g.decide(face[None], np.array([poor]), rule.distance, lambda: "C2").customer_id == "C1"

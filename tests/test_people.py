@@ -173,6 +173,83 @@ def test_track_ids_survive_short_occlusions(hidden_s, same_id):
     assert (len(set(ids)) == 1) == same_id
 
 
+def test_a_sure_detection_is_counted_at_once_a_weak_one_on_its_second_sighting():
+    """At 5 fps someone the detector finds every other frame must still be counted."""
+    from workbench.detections import Detections
+    from workbench.person_tracking import PersonTracker
+
+    def seen(score):
+        tracker = PersonTracker(fps=5, max_gap_s=1.0)
+        box = np.array([[100, 100, 160, 260]], np.float32)
+        first = tracker.update(Detections(box, np.array([score], np.float32)), 0.0)
+        second = tracker.update(Detections(box + 4, np.array([score], np.float32)), 0.2)
+        return len(first), second.tracker_id.tolist()
+
+    assert seen(0.9) == (1, [0])  # the same id on the second sighting
+    assert seen(0.6) == (0, [0])  # a blob (score <= 0.6) needs two sightings
+
+
+class _Counting:
+    """Wraps an OpenCV object and records the pictures given to one of its methods."""
+
+    def __init__(self, inner, method):
+        self.inner, self.method, self.shapes = inner, method, []
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if name != self.method:
+            return attr
+
+        def record(image, *args, **kwargs):
+            self.shapes.append(image.shape[:2])
+            return attr(image, *args, **kwargs)
+
+        return record
+
+
+@pytest.mark.parametrize("min_person_px, searched", [(None, (432, 768)), (120, (648, 1152))])
+def test_hog_searches_a_picture_sized_for_the_smallest_person(min_person_px, searched):
+    """1080p: by default people a sixth of the height (180 px) and taller, so HOG's
+    48x96 window searches a 768x432 copy; asked for 120 px people, a 1152x648 one."""
+    from workbench.people import HogPersonDetector, smallest_person
+
+    assert smallest_person(None, 480) == smallest_person(None, 720) == 120
+    assert smallest_person(None, 1080) == 180 and smallest_person(90, 1080) == 90
+    hog = HogPersonDetector(min_person_px)
+    hog.hog = _Counting(hog.hog, "detectMultiScale")
+    hog.search(np.zeros((1080, 1920, 3), np.uint8), np.zeros((0, 4)), whole=True)
+    assert hog.hog.shapes == [searched]
+
+
+def test_an_empty_scene_costs_only_the_motion_picture():
+    """Once the background is learnt, a frame where nothing moves and nobody is tracked
+    skips background subtraction (but for one in IDLE_LEARN_EVERY) and HOG; someone who
+    walks in is found at once."""
+    import cv2
+
+    from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
+
+    rng = np.random.default_rng(2)
+    room = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    visitor = room.copy()
+    visitor[250:410, 300:360] //= 2
+    fused = FusedPersonDetector(HogPersonDetector(100), MotionPersonDetector(100), 12)
+    fused.motion.bg = _Counting(fused.motion.bg, "apply")
+    fused.hog.hog = _Counting(fused.hog.hog, "detectMultiScale")
+    for _ in range(13):
+        assert len(fused.detect(room)) == 0
+    learning = len(fused.motion.bg.shapes)
+    assert fused.ready() and learning < 13  # idle frames count towards the warm-up
+    hog_calls = len(fused.hog.hog.shapes)
+    for _ in range(20):
+        assert len(fused.detect(room)) == 0
+    assert len(fused.motion.bg.shapes) - learning == 20 // fused.IDLE_LEARN_EVERY
+    assert len(fused.hog.hog.shapes) == hog_calls
+    for _ in range(2):
+        found = fused.detect(visitor)
+    assert len(found) == 1 and found.score[0] >= 0.5
+
+
 # ----------------------------------------------------------------- real footage
 
 

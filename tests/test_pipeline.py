@@ -293,3 +293,35 @@ def test_live_tracks_are_identified_before_they_end(tmp_path):
         if row.is_new:
             assert track.customer_id == row.customer_id
     assert heard_before_end >= 1
+    # every track identified at its end was heard of before it ended, even one too short
+    # for two good faces (previewed when its face was looked for and not found)
+    identified = final[final.customer_id.notna()]
+    assert set(identified.index) <= set(early.track_id)
+    assert (early.groupby("track_id").size() == 1).all()  # once each
+
+
+def test_tracks_embed_only_the_faces_they_keep(monkeypatch):
+    """A track keeps chips of its best faces and computes descriptors only for those it
+    holds when identity is wanted (a preview, its end), not for each better face on the way."""
+    import workbench.pipeline as pipeline
+    from workbench.config import Config
+    from workbench.sources import open_source
+
+    computed, embed_chips = [], pipeline.embed_chips
+
+    def counting(chips):
+        computed.append(len(chips))
+        return embed_chips(chips)
+
+    monkeypatch.setattr(pipeline, "embed_chips", counting)
+    kept = replaced = 0
+    for step in pipeline.perceive(open_source(CLIP), Config(), "stage", "r"):
+        for tracks, _ in step.ended:
+            for track in tracks:
+                kept += len(track.faces)
+                assert not track.chips  # only descriptors travel on
+                assert len(track.faces) <= Config().recognition.embeddings_per_track
+        replaced += sum(len(t.faces) for t in step.ready)  # embedded at the preview
+    assert kept >= 5
+    # each kept face embedded once; at most the preview's faces more (replaced since)
+    assert kept <= sum(computed) <= kept + replaced

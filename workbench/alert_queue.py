@@ -113,17 +113,24 @@ class DeliveryQueue:
         """Try every delivery that is due (``force``: every one); returns (delivered, still pending).
 
         After a channel fails once, its other deliveries wait for the next round
-        instead of each waiting for the same timeout.
+        instead of each waiting for the same timeout. Each channel gets its alerts in the
+        order they were raised: when any of a channel's deliveries is due, its queue is
+        tried from the oldest, up to the first failure.
         """
         now = _now()
         retry = self.config.retry
         down: dict[str, str] = {}
         delivered = 0
         items = self.pending()
+        due = {
+            json.dumps(item["target"], sort_keys=True)
+            for _, item in items
+            if force or datetime.fromisoformat(item["next_try"]) <= now
+        }
         for path, item in items:
             target = item["target"]
             key = json.dumps(target, sort_keys=True)
-            if not force and datetime.fromisoformat(item["next_try"]) > now:
+            if key not in due:
                 continue
             if key in down:
                 self._retry(path, item, down[key], now, count=False)

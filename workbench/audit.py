@@ -20,7 +20,7 @@ import pandas as pd
 from workbench.config import Config
 from workbench.errors import WorkbenchError
 from workbench.faces import embed, photo_faces
-from workbench.identity import Gallery
+from workbench.identity import Gallery, MatchRule
 
 
 def read_labels(path: str | Path) -> pd.DataFrame:
@@ -131,7 +131,7 @@ def audit_faces(labels: str | Path, root: str | Path | None = None, config: Conf
         decision = gallery.decide(
             embed(rgb, face.shape)[None],
             np.array([face.quality]),
-            cfg.match_distance,
+            MatchRule.from_config(cfg),
             lambda: f"C{next(counter):05d}",
         )
         pred.append(decision.customer_id)

@@ -100,6 +100,12 @@ class DetectionConfig(_Strict):
         le=60,
         description="Face detection runs at most this many times per second of video.",
     )
+    search_fps: float = Field(
+        2.5,
+        gt=0,
+        le=60,
+        description="With motion gating, moving areas are searched for new faces at most this many times per second of video; faces already tracked are followed at detect_fps. Higher: a face is found sooner after it comes in, at more cost on busy scenes.",
+    )
     min_face_px: int = Field(
         40,
         ge=16,
@@ -145,6 +151,18 @@ class RecognitionConfig(_Strict):
         gt=0,
         lt=1.2,
         description="Largest embedding distance that counts as the same person. Lower is stricter: fewer false merges, more split customers. Calibrated on labelled faces (docs/identity.md); 0.6 is face_recognition's default.",
+    )
+    low_quality_match_distance: float = Field(
+        0.35,
+        gt=0,
+        lt=1.2,
+        description="Stricter match_distance for a pair of faces both below low_quality_below: small or blurred faces of different people embed closer together. Calibrated on faces scaled down to 35-45 px (docs/identity.md). Lower: fewer false merges among poor faces, more of their returns missed; set it to match_distance to turn the rule off.",
+    )
+    low_quality_below: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="A pair of faces both below this quality is held to low_quality_match_distance. 0 turns the rule off.",
     )
     min_face_quality: float = Field(
         0.35,

@@ -68,11 +68,11 @@ class PeopleConfig(_Strict):
     models_dir: str = Field(
         "models", description="Folder of model files, relative to the config file's folder."
     )
-    min_person_px: int = Field(
-        120,
+    min_person_px: int | None = Field(
+        None,
         ge=24,
         le=2000,
-        description="Smallest person height (pixels) to look for. Detection time grows with (120 / this)^2: lower it for wide views of small people.",
+        description="Smallest person height (pixels of the camera's picture) to look for; default a sixth of the picture's height, at least 120 (180 at 1080p). Detection time grows with (default / this)^2: lower it for wide views of small people.",
     )
     detect_fps: float = Field(
         5.0,

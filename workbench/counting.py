@@ -67,7 +67,8 @@ class LineCounter:
                 st.settled = st.current = int(side_of_line(p[None], self.a, self.b)[0])
             elif segments_intersect(st.last, p, self.a, self.b):
                 st.current, st.since, st.point, st.beyond = -st.current, ts, p, 0
-            st.last = p
+            if side_of_line(p[None], self.a, self.b)[0] != 0:
+                st.last = p  # a foot exactly on the line: the crossing is counted from the next
             st.beyond += 1
             if st.current != st.settled and ts - st.since >= self.confirm_s:
                 events.append(self._confirm(tid, st))

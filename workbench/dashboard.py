@@ -84,7 +84,7 @@ def dashboard_store(path: str | os.PathLike | None = None) -> Store:
     return Store(root, cfg)
 
 
-def manager_dashboard(store: str | os.PathLike | Store | None = None, poll_s: float = 5.0):
+def manager_dashboard(store: str | os.PathLike | Store | None = None, poll_s: float = 1.0):
     """The manager's dashboard as a widget, drawn now and kept live (see the module doc)."""
     board = ManagerDashboard(store if isinstance(store, Store) else dashboard_store(store), poll_s)
     board.start()
@@ -94,7 +94,7 @@ def manager_dashboard(store: str | os.PathLike | Store | None = None, poll_s: fl
 class ManagerDashboard:
     """The widgets, the render of the store into them, and the live-update thread."""
 
-    def __init__(self, store: Store, poll_s: float = 5.0):
+    def __init__(self, store: Store, poll_s: float = 1.0):
         import ipywidgets as w
 
         self.store = store
@@ -206,7 +206,9 @@ class ManagerDashboard:
             "no visits in this range")  # fmt: skip
         self.tables["lapsed"].value = _table(
             "Lapsed regulars (5+ visits, not seen for 14+ days)",
-            analytics.lapsed_regulars(snap, days=14, min_visits=5, as_of=end, camera=camera).head(10),
+            analytics.lapsed_regulars(
+                snap, days=14, min_visits=5, as_of=end, camera=camera, limit=10
+            ),
             ["customer_id", "label", "visits", "last_seen", "days_away", "usual_gap_days"],
             "every regular came back recently")  # fmt: skip
         self.tables["unpaid"].value = _table(

@@ -59,6 +59,7 @@ import numpy as np
 from workbench.detections import Detections, box_iou
 from workbench.errors import ModelError
 from workbench.faces import HogFaceDetector, hog_confidence
+from workbench.motion import shrink
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ def _size(boxes: np.ndarray) -> np.ndarray:
 def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     if abs(scale - 1) <= 0.02:
         return image
+    if scale < 0.5:  # bilinear to twice the size, then 2x2 averages: a third of INTER_AREA's time
+        return shrink(image, max(1, round(image.shape[0] * scale)))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interp)
 

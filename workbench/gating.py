@@ -7,6 +7,9 @@ Most CCTV frames show nobody, or the same people standing still, so for each sam
 * nothing moved and nobody is tracked: no detection at all;
 * otherwise detect only in the moving areas and around the tracked faces (each grown by a
   margin, overlapping areas merged), or in the whole frame when those cover most of it;
+* tracked faces are followed at every sample, but moving areas are searched for new faces
+  only every ``search_interval_s``: a face that comes in is found a moment later, and
+  a busy scene (everything moving) is not searched whole at every sample;
 * tracked faces that stand still while nothing else moves are looked at only every
   ``still_interval_s`` (instead of at every sample);
 * every ``refresh_s`` the whole frame is searched anyway, for a person who was already
@@ -27,12 +30,20 @@ STILL_SPEED = 0.5  # face heights per second below which a tracked face counts a
 
 
 class DetectionPlan:
-    def __init__(self, min_face_px: int, refresh_s: float = 10.0, still_interval_s: float = 1.0):
+    def __init__(
+        self,
+        min_face_px: int,
+        refresh_s: float = 10.0,
+        still_interval_s: float = 1.0,
+        search_interval_s: float = 0.0,
+    ):
         self.min_face_px = min_face_px
         self.refresh_s = refresh_s
         self.still_interval_s = still_interval_s
+        self.search_interval_s = search_interval_s
         self._last_full: datetime | None = None
         self._last_detect: datetime | None = None
+        self._last_search: datetime | None = None
 
     def regions(
         self, shape: tuple[int, ...], ts: datetime, motion: np.ndarray, tracks: list[FaceTrack]
@@ -44,6 +55,8 @@ class DetectionPlan:
             self._last_full = ts
             return self._ran(ts, full)
         moving_tracks = [t for t in tracks if _speed(t) >= STILL_SPEED]
+        if len(motion) and not self._search_due(ts):
+            motion = motion[:0]  # new faces are looked for at the next search
         if not len(motion) and not tracks:
             return None
         if not len(motion) and not moving_tracks:
@@ -59,9 +72,15 @@ class DetectionPlan:
             areas.append(_grow(box, 1.5 * (box[3] - box[1])))
         merged = _merge(np.clip(np.array(areas, np.float32), 0, [w, h, w, h]))
         covered = ((merged[:, 2:] - merged[:, :2]).prod(axis=1)).sum() / (w * h)
+        if len(motion):
+            self._last_search = ts
         if covered > FULL_FRAME:
             return self._ran(ts, full)
         return self._ran(ts, merged)
+
+    def _search_due(self, ts: datetime) -> bool:
+        last = self._last_search
+        return last is None or (ts - last).total_seconds() >= self.search_interval_s - 1e-6
 
     def _ran(self, ts: datetime, regions: np.ndarray) -> np.ndarray:
         self._last_detect = ts

@@ -14,6 +14,12 @@ near. ``match_distance`` is calibrated on single faces, and averaging pulls any 
 tracks closer, of one person or of two, so two look-alikes can have pooled embeddings
 within the threshold while none of their faces is.
 
+Two small or blurred faces embed closer to each other than two sharp ones, whether they
+are one person or two, so a pair whose faces are both below ``low_quality_below`` must be
+within the stricter ``low_quality_match_distance`` (``MatchRule``; calibrated on faces
+scaled down to 35-45 px, docs/identity.md). A poor face against a good one is not held
+to it: there the impostor distances do not move down.
+
 Customers seen at the same time on the same camera are different people, so they
 are excluded from the vote. The gallery is not stored separately: each customer's
 exemplars are the pooled embeddings of their best, mutually distinct tracks, read
@@ -51,6 +57,25 @@ def pick_exemplars(emb: np.ndarray, quality: np.ndarray, keep: int) -> list[int]
             continue
         chosen.append(int(i))
     return chosen
+
+
+@dataclass(frozen=True)
+class MatchRule:
+    """The largest distance that counts as the same person, for a pair of faces' qualities."""
+
+    distance: float  # recognition.match_distance
+    low_quality_distance: float | None = None  # None: the same for every quality
+    low_quality_below: float = 0.0
+
+    @classmethod
+    def from_config(cls, rec) -> MatchRule:
+        return cls(rec.match_distance, rec.low_quality_match_distance, rec.low_quality_below)
+
+    def limit(self, qa, qb) -> np.ndarray:
+        """Elementwise for two arrays of face qualities (broadcast): the distance allowed."""
+        low = min(self.distance, self.low_quality_distance or self.distance)
+        better = np.maximum(np.asarray(qa, np.float32), np.asarray(qb, np.float32))
+        return np.where(better < self.low_quality_below, low, self.distance)
 
 
 @dataclass
@@ -93,34 +118,30 @@ class Gallery:
             keep,
         )
 
-    def nearest(
-        self, emb: np.ndarray, exclude: Iterable[str] = ()
+    def _within(
+        self, emb: np.ndarray, quality: np.ndarray, rule: MatchRule, exclude: set[str]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """For each embedding, the closest customer (not excluded) and the distance to them."""
-        emb = np.asarray(emb, np.float32).reshape(-1, 128)
+        """Distances from each embedding to every allowed exemplar, inf where beyond the rule's
+        limit for the two qualities; and the exemplars' customer ids."""
         allowed = ~np.isin(self.ids, list(exclude)) if exclude else np.ones(len(self.ids), bool)
-        if not allowed.any():
-            return np.full(len(emb), None, object), np.full(len(emb), np.inf, np.float32)
-        ids, ex = self.ids[allowed], self.emb[allowed]
+        ex, ids = self.emb[allowed], self.ids[allowed]
         d = np.linalg.norm(emb[:, None, :] - ex[None, :, :], axis=2)
-        best = d.argmin(axis=1)
-        return ids[best], d[np.arange(len(emb)), best]
-
-    def distance_to(self, emb: np.ndarray, customer_id: str) -> float:
-        mine = self.ids == customer_id
-        return float(np.linalg.norm(self.emb[mine] - emb[None], axis=1).min())
+        d[d > rule.limit(quality[:, None], self.qual[allowed][None, :])] = np.inf
+        return d, ids
 
     def decide(
         self,
         emb: np.ndarray,
         quality: np.ndarray,
-        match_distance: float,
+        rule: MatchRule | float,
         new_id: Callable[[], str],
         exclude: Iterable[str] = (),
         enroll: bool = True,
     ) -> Decision:
         """Identify a track from its embedded faces (see the module docstring) and enroll it
-        (unless ``enroll`` is false: a provisional decision while the track goes on)."""
+        (unless ``enroll`` is false: a provisional decision while the track goes on).
+        A bare number as ``rule`` is one distance for every quality."""
+        rule = rule if isinstance(rule, MatchRule) else MatchRule(float(rule))
         emb = np.asarray(emb, np.float32).reshape(-1, 128)
         quality = np.asarray(quality, np.float32).reshape(-1)
         if not len(emb):
@@ -128,16 +149,18 @@ class Gallery:
         pooled = aggregate(emb, quality)
         exclude = set(exclude)
         votes: dict[str, float] = {}
-        ids, dist = self.nearest(emb, exclude)
-        for cid, d, q in zip(ids, dist, quality, strict=True):
-            if cid is not None and d <= match_distance:
-                votes[cid] = votes.get(cid, 0.0) + float(q)
+        d, ids = self._within(emb, quality, rule, exclude)
+        for k in range(len(emb) if d.shape[1] else 0):
+            j = int(d[k].argmin())
+            if np.isfinite(d[k, j]):
+                votes[ids[j]] = votes.get(ids[j], 0.0) + float(quality[k])
+        pooled_d, pids = self._within(pooled[None], quality.max(keepdims=True), rule, exclude)
         for cid in sorted(votes, key=lambda c: -votes[c]):
-            d = self.distance_to(pooled, cid)
-            if d <= match_distance:
+            dist = float(pooled_d[0, pids == cid].min())
+            if np.isfinite(dist):
                 if enroll:
                     self.enroll(cid, pooled[None], [float(quality.max())])
-                return Decision(cid, d, False, pooled)
+                return Decision(cid, dist, False, pooled)
         cid = new_id()
         if enroll:
             self.enroll(cid, pooled[None], [float(quality.max())])

@@ -32,6 +32,7 @@ from workbench.face_detectors import make_face_detector
 from workbench.faces import load_models
 from workbench.identity import Gallery
 from workbench.live_sources import LiveSource, PushedSource, RateMeter, open_live_source
+from workbench.parts import prepare
 from workbench.pipeline import ingest_source
 from workbench.store import Store
 from workbench.writer import EventObserver, RunWriter
@@ -302,6 +303,7 @@ class LiveService:
         if self.alerts is not None:
             self.alerts.close()
             self.alerts = None
+        prepare(self.store)  # what the session changed, recomputed once for the readers to come
 
 
 def written_rows(store: Store, run_id: str) -> dict[str, int]:

@@ -17,6 +17,20 @@ import numpy as np
 
 MOTION_HEIGHT = 120  # rows of the small grey copy
 BACKGROUND_ALPHA = 0.1  # weight of each new frame in the running background
+
+
+def shrink(image: np.ndarray, rows: int) -> np.ndarray:
+    """``image`` scaled down to ``rows`` rows, each pixel an average of the ones it covers.
+
+    Bilinear to twice the size, then 2x2 averages: ``INTER_AREA`` straight to an uneven
+    fraction costs 6-8 ms on a 768x432 frame and 11 ms on 1080p, this a third of that.
+    """
+    h, w = image.shape[:2]
+    size = (max(1, round(w * rows / h)), rows)
+    double = cv2.resize(image, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(double, size, interpolation=cv2.INTER_AREA)
+
+
 LIGHTING_CHANGE = 0.5  # more than this fraction of the frame changed: relearn the background
 
 
@@ -34,13 +48,12 @@ class MotionDetector:
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
     def update(self, image_bgr: np.ndarray) -> np.ndarray:
-        h, w = image_bgr.shape[:2]
-        scale = MOTION_HEIGHT / h
-        size = (max(1, round(w * scale)), MOTION_HEIGHT)
-        # bilinear to twice the size, then 2x2 averages: INTER_AREA straight to an uneven
-        # fraction costs 6-8 ms on a 768x432 frame, this well under one
-        double = cv2.resize(image_bgr, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
-        small = cv2.resize(double, size, interpolation=cv2.INTER_AREA)
+        return self.update_small(shrink(image_bgr, MOTION_HEIGHT), image_bgr.shape)
+
+    def update_small(self, small: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """``update`` given the frame already ``shrink``-ed to ``MOTION_HEIGHT`` rows."""
+        h, w = shape[:2]
+        scale = small.shape[0] / h
         grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0).astype(
             np.float32
         )

@@ -12,10 +12,13 @@ class PersonTracker:
 
     An id survives ``max_gap_s`` unseen, so short occlusions keep it; for ``COAST_S``
     after a miss the track's predicted box is still reported (score 0), so a person
-    hidden for a moment is still counted.
+    hidden for a moment is still counted. A person found with a score of ``SURE`` or more
+    gets an id at once (``trackers`` waits for a second detection in a row, which at 5 fps
+    someone the detector finds every other frame never gets).
     """
 
     COAST_S = 0.3
+    SURE = 0.75  # HOG's SVM margin 0.55; blobs (0.6 at most) still need a second sighting
 
     def __init__(self, fps: float, max_gap_s: float):
         from trackers import ByteTrackTracker
@@ -42,7 +45,10 @@ class PersonTracker:
     def update(self, dets: Detections, ts: float) -> Detections:
         import supervision as sv
 
+        if not len(dets) and not self._bt.tracks:  # nobody seen, nobody held: nothing to do
+            return Detections(dets.xyxy, dets.score, np.zeros(0, np.int64))
         out = self._bt.update(sv.Detections(xyxy=dets.xyxy, confidence=dets.score), timestamp=ts)
+        self._confirm_sure(out)
         keep = out.tracker_id >= 0
         xyxy = [out.xyxy[keep]]
         score = [np.asarray(out.confidence)[keep]]
@@ -60,3 +66,16 @@ class PersonTracker:
             np.concatenate(score).astype(np.float32),
             np.concatenate(ids).astype(np.int64),
         )
+
+    def _confirm_sure(self, out) -> None:
+        """Give an id now to each track this update started from a ``SURE`` detection."""
+        sure = np.flatnonzero((out.tracker_id < 0) & (np.asarray(out.confidence) >= self.SURE))
+        if not len(sure):
+            return
+        for t in self._bt.tracks:
+            if t.tracker_id != -1 or t.number_of_successful_consecutive_updates != 1:
+                continue  # held already, or not started by this update
+            same = np.abs(out.xyxy[sure] - t.get_state_bbox()).max(1) < 1e-3
+            if same.any():
+                t.tracker_id = self._bt._allocate_tracker_id()  # as trackers does on confirming
+                out.tracker_id[sure[same.argmax()]] = t.tracker_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,10 +23,10 @@ from workbench.config import Config
 from workbench.detections import Detections
 from workbench.errors import WorkbenchError
 from workbench.face_detectors import make_face_detector
-from workbench.faces import describe, embed, load_models
+from workbench.faces import describe, embed_chips, face_chip, load_models
 from workbench.gating import DetectionPlan, detect_in
-from workbench.identity import Gallery
-from workbench.motion import MotionDetector
+from workbench.identity import Gallery, MatchRule
+from workbench.motion import MOTION_HEIGHT, MotionDetector, shrink
 from workbench.parts import prepare
 from workbench.pipeline_people import PeoplePipeline
 from workbench.sources import Frame, FrameSource, open_source, prefetch
@@ -36,14 +37,15 @@ from workbench.writer import EventObserver, RunWriter
 log = logging.getLogger(__name__)
 
 SCENE_CUT_CORRELATION = 0.5  # grey-histogram correlation below this between samples = a cut
-MIN_EMBED_INTERVAL_S = 0.3  # embeddings of one track at least this far apart in time
+MIN_EMBED_INTERVAL_S = 0.3  # faces kept for a track at least this far apart in time
 # a live track is identified provisionally (for alerts) once it has this many good faces
 PREVIEW_FACES = 2
 
 
-def _histogram(image: np.ndarray) -> np.ndarray:
+def _histogram(small: np.ndarray) -> np.ndarray:
+    """Grey-level histogram of a frame, from its ``MOTION_HEIGHT``-row copy."""
     small = cv2.cvtColor(
-        cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
+        cv2.resize(small, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
     )
     hist = cv2.calcHist([small], [0], None, [32], [0, 256])
     return cv2.normalize(hist, hist).flatten()
@@ -86,7 +88,9 @@ class FaceTracks:
         self.tracker = FaceTracker(det.track_max_gap_s, start_score=self.detector.start_score)
         gate = det.motion_gating and not stills
         self.motion = MotionDetector(det.motion_threshold) if gate else None
-        self.plan = DetectionPlan(det.min_face_px, det.refresh_s)
+        self.plan = DetectionPlan(
+            det.min_face_px, det.refresh_s, search_interval_s=1 / det.search_fps
+        )
         self._last_hist: np.ndarray | None = None
         self.ready: list[FaceTrack] = []
 
@@ -96,33 +100,39 @@ class FaceTracks:
         return ready
 
     def process(self, frame: Frame) -> tuple[list[dict], list[FaceTrack]]:
-        hist = _histogram(frame.image)
+        small = shrink(frame.image, MOTION_HEIGHT)  # for the scene-cut and motion checks
+        hist = _histogram(small)
         if self.stills or (
             self._last_hist is not None
             and cv2.compareHist(self._last_hist, hist, cv2.HISTCMP_CORREL) < SCENE_CUT_CORRELATION
         ):
             self.tracker.end_all()
         self._last_hist = hist
+        searched = True
         if self.motion is None:
             dets = self.detector.detect(frame.image)
         else:
             regions = self.plan.regions(
                 frame.image.shape,
                 frame.ts,
-                self.motion.update(frame.image),
+                self.motion.update_small(small, frame.image.shape),
                 list(self.tracker.active.values()),
             )
+            searched = regions is not None
             dets = (
                 Detections.empty()
                 if regions is None
                 else detect_in(self.detector, frame.image, regions)
             )
         dets = self.tracker.update(dets, frame.ts)
-        return self._describe(frame, dets), self.tracker.pop_ended()
+        rows = self._describe(frame, dets)
+        if searched:
+            self._preview_lost(frame.ts)
+        return rows, _finished(self.tracker.pop_ended())
 
     def close(self) -> list[FaceTrack]:
         self.tracker.end_all()
-        return self.tracker.pop_ended()
+        return _finished(self.tracker.pop_ended())
 
     def oldest_active(self) -> datetime | None:
         return min((t.first_ts for t in self.tracker.active.values()), default=None)
@@ -140,14 +150,13 @@ class FaceTracks:
             if q > track.best_quality:
                 track.best_quality = q
                 track.best_image = _key_image(frame.image, box)
-            if q >= rec.min_face_quality and self._wants_embedding(track, q, frame.ts):
-                track.faces.append((q, embed(rgb, face.shape)))
-                track.faces.sort(key=lambda f: -f[0])
-                del track.faces[rec.embeddings_per_track :]
+            if q >= rec.min_face_quality and self._wants_face(track, q, frame.ts):
+                track.chips.append((q, face_chip(rgb, face.shape), None))
+                track.chips.sort(key=lambda c: -c[0])
+                del track.chips[rec.embeddings_per_track :]
                 track.last_embed_ts = frame.ts
-                if not track.previewed and len(track.faces) >= PREVIEW_FACES:
-                    track.previewed = True
-                    self.ready.append(replace(track, faces=list(track.faces)))
+                if not track.previewed and len(track.chips) >= PREVIEW_FACES:
+                    self._preview(track)
             x1, y1, x2, y2 = (float(v) for v in box)
             rows.append(
                 {
@@ -165,37 +174,77 @@ class FaceTracks:
             )
         return rows
 
-    def _wants_embedding(self, track: FaceTrack, quality: float, ts: datetime) -> bool:
+    def _preview(self, track: FaceTrack) -> None:
+        track.previewed = True
+        _embed(track)
+        self.ready.append(replace(track, faces=list(track.faces), chips=[]))
+
+    def _preview_lost(self, ts: datetime) -> None:
+        """Tracks whose face was looked for and not found (probably leaving) are previewed
+        now from the good faces they have, not when they end ``track_max_gap_s`` later:
+        a face seen too briefly for PREVIEW_FACES still raises its alert within seconds."""
+        enough = 1 if self.stills else self.cfg.detection.min_track_sightings
+        for track in self.tracker.active.values():
+            if not track.previewed and track.chips and track.last_ts < ts:
+                if track.sightings >= enough:
+                    self._preview(track)
+
+    def _wants_face(self, track: FaceTrack, quality: float, ts: datetime) -> bool:
         if (
             track.last_embed_ts is not None
             and (ts - track.last_embed_ts).total_seconds() < MIN_EMBED_INTERVAL_S
         ):
             return False
-        full = len(track.faces) >= self.cfg.recognition.embeddings_per_track
-        return not full or quality > track.faces[-1][0]
+        full = len(track.chips) >= self.cfg.recognition.embeddings_per_track
+        return not full or quality > track.chips[-1][0]
+
+
+def _embed(track: FaceTrack) -> None:
+    """Embed the kept face chips not embedded yet: ``track.faces`` from ``track.chips``.
+
+    A track keeps chips of its best faces as it goes and is embedded only when its
+    identity is wanted (a preview, its end), so faces later replaced by better ones
+    cost a 0.6 ms chip, not a 25-35 ms descriptor.
+    """
+    todo = [c for _, c, e in track.chips if e is None]
+    new = iter(embed_chips(todo) if todo else [])
+    track.chips = [(q, c, next(new) if e is None else e) for q, c, e in track.chips]
+    track.faces = [(q, e) for q, _, e in track.chips]
+
+
+def _finished(tracks: list[FaceTrack]) -> list[FaceTrack]:
+    """Ended tracks embedded, their chips dropped (only embeddings travel on)."""
+    for track in tracks:
+        _embed(track)
+        track.chips = []
+    return tracks
 
 
 def perceive(source: FrameSource, config: Config, camera: str, run_tag: str) -> Iterator[Step]:
     """Run face and people perception over a source: one Step per frame sampled.
 
     Decoding runs in its own thread; frames between detection samples are grabbed, not
-    decoded. The last Step carries the source's frame count and problems.
+    decoded. People counting runs on each frame in a thread of its own while the face
+    side works on the same frame (both spend their time in OpenCV, dlib and BLAS, which
+    release the GIL). The last Step carries the source's frame count and problems.
     """
     faces = FaceTracks(config, camera, run_tag, stills=source.stills)
     people = PeoplePipeline(config, camera, run_tag, enabled=not source.stills)
     step = max(1, round(source.fps / config.detection.detect_fps))
     last = -1
     try:
-        for frame in prefetch(source.frames(step), ahead=source.read_ahead):
-            rows, ended = faces.process(frame)
-            last = frame.index
-            yield Step(
-                frame.index,
-                rows,
-                people.process(frame),
-                [(ended, faces.oldest_active())] if ended else [],
-                faces.pop_ready(),
-            )
+        with ThreadPoolExecutor(1, thread_name_prefix="people") as counting:
+            for frame in prefetch(source.frames(step), ahead=source.read_ahead):
+                counted = counting.submit(people.process, frame)
+                rows, ended = faces.process(frame)
+                last = frame.index
+                yield Step(
+                    frame.index,
+                    rows,
+                    counted.result(),
+                    [(ended, faces.oldest_active())] if ended else [],
+                    faces.pop_ready(),
+                )
         yield Step(
             last,
             people=people.close(),
@@ -239,7 +288,7 @@ class Identifier:
         decision = self.gallery.decide(
             np.stack([f[1] for f in faces]),
             np.array([f[0] for f in faces], np.float32),
-            self.cfg.recognition.match_distance,
+            MatchRule.from_config(self.cfg.recognition),
             lambda: self.store.allocate_customer_ids(1)[0],
             exclude=self._concurrent(track, []),
             enroll=False,
@@ -272,7 +321,7 @@ class Identifier:
             decision = self.gallery.decide(
                 np.stack([f[1] for f in faces]) if faces else np.zeros((0, 128)),
                 np.array([f[0] for f in faces], np.float32),
-                rec.match_distance,
+                MatchRule.from_config(rec),
                 lambda p=provisional: p or self.store.allocate_customer_ids(1)[0],
                 exclude=self._concurrent(track, tracks),
             )
@@ -409,6 +458,7 @@ def write_run(
                         writer.add("tracks", rows)
                 for table, rows in last.people.items():
                     writer.add(table, rows)
+                writer.flush_due()
             bar.update(max(0, (last.frame_count or 0) - bar.n))
         finally:
             bar.close()

@@ -30,10 +30,12 @@ import fcntl
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -43,6 +45,9 @@ import pyarrow.parquet as pq
 from workbench.config import Config, parse_config
 from workbench.errors import StoreError
 from workbench.schema import EVENT_TIME, EVENTS, STATE, empty_select
+
+if TYPE_CHECKING:
+    from workbench.derived import Plan
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,15 @@ def _journal(events_dir: Path, partition: str) -> None:
     """Note that an event partition changes, before it does (see ``workbench.derived``)."""
     with open(events_dir / JOURNAL, "a", encoding="utf-8") as fh:
         fh.write(partition + "\n")
+
+
+def _stat_key(path: Path) -> tuple[int, int] | None:
+    """A file's mtime and size (None when absent or removed meanwhile)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def _atomic_write(path: Path, write, journal: bool = True) -> None:
@@ -125,6 +139,7 @@ class Store:
         self.snapshots_dir = self.root / "snapshots"
         self.config = config or self._saved_config()
         self._journaled: set[tuple[str, str]] = set()  # (run, partition) already in the journal
+        self._readers = threading.local()  # each thread's query connection (``_reader``)
 
     def _saved_config(self) -> Config:
         """Without a config file, readers use the settings the last writer recorded in the store."""
@@ -309,33 +324,60 @@ class Store:
         return removed
 
     # ---------------------------------------------------------------- read side
-    def connect(self) -> duckdb.DuckDBPyConnection:
+    def connect(self, plan: Plan | None = None) -> duckdb.DuckDBPyConnection:
         """A new in-memory DuckDB connection with a view per table (see ``workbench.views``)."""
         from workbench.views import create_views
 
         con = duckdb.connect(":memory:")
         con.execute(f"SET TimeZone = '{self.config.timezone}'")
-        create_views(con, self)
+        create_views(con, self, plan)
         return con
 
     def query(self, sql: str, params: list | dict | None = None) -> pd.DataFrame:
         """Run SQL over the store's views and return a DataFrame.
 
-        Retries once when a file vanished or was replaced between listing and reading (a
-        writer replaced or compacted it meanwhile; a replaced file read with the cached
-        footer of the old one fails as "TProtocolException").
+        The connection is kept for the next query of the same thread while the store
+        stays as it was (``_reader``): opening one and creating the views costs more
+        than most dashboard queries. Retries once, on a new connection, when a file
+        vanished or was replaced between listing and reading (a writer replaced or
+        compacted it meanwhile; a replaced file read with the cached footer of the old
+        one fails as "TProtocolException").
         """
         for attempt in (1, 2):
-            con = self.connect()
+            con = self._reader()
             try:
                 return con.execute(sql, params or []).df()
             except duckdb.Error as exc:
+                self._readers.con = None  # whatever failed, the next query starts afresh
+                con.close()
                 replaced = isinstance(exc, duckdb.IOException) or "TProtocolException" in str(exc)
                 if attempt == 2 or not replaced:
                     raise
-            finally:
-                con.close()
         raise AssertionError("unreachable")
+
+    def _reader(self) -> duckdb.DuckDBPyConnection:
+        """This thread's connection, new when anything its views were made from changed:
+        the derived plan's signature (build, files written since, edits, runs), the state
+        files, the journal every event write appends to, which event tables exist, the
+        settings."""
+        from workbench.derived import plan as derived_plan
+
+        plan = derived_plan(self)
+        state = sorted(os.listdir(self.state_dir)) if self.state_dir.is_dir() else []
+        key = (
+            plan.signature(self),
+            [(name, _stat_key(self.state_dir / name)) for name in state],
+            _stat_key(self.events_dir / JOURNAL),
+            [self.has_events(t) for t in EVENTS],
+            self.config.model_dump_json(),
+        )
+        cached = getattr(self._readers, "con", None)
+        if cached is not None and self._readers.key == key:
+            return cached
+        if cached is not None:
+            cached.close()
+        self._readers.con, self._readers.key = self.connect(plan), key
+        return self._readers.con
 
     def parquet_source(self, table: str) -> str:
         """SQL for the rows of an event table's current runs (or an empty typed SELECT)."""

@@ -33,8 +33,10 @@ class FaceTrack:
     last_ts: datetime
     sightings: int = 0
     velocity: np.ndarray | None = None  # centre motion in pixels per second, once seen twice
-    # (quality, embedding) of the best faces, best first
+    # (quality, embedding) of the best faces, best first; filled from ``chips`` when needed
     faces: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    # (quality, aligned face chip, embedding once computed) of the best faces so far, best first
+    chips: list[tuple[float, np.ndarray, np.ndarray | None]] = field(default_factory=list)
     last_embed_ts: datetime | None = None
     best_quality: float = -1.0
     best_image: bytes | None = None  # JPEG of the best view, for the key image

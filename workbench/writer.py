@@ -93,6 +93,11 @@ class RunWriter:
         self._buffers[table].extend(rows)
         for observer in self.observers:
             observer.observe(table, rows)
+        self.flush_due()
+
+    def flush_due(self) -> None:
+        """Flush if ``flush_s`` has passed since the last flush: rows added just after one
+        would otherwise wait for the next rows (in a quiet shop, minutes)."""
         if time.monotonic() - self._last_flush >= self.flush_s:
             self.flush()
 
