@@ -40,6 +40,7 @@ SCENE_CUT_CORRELATION = 0.5  # grey-histogram correlation below this between sam
 MIN_EMBED_INTERVAL_S = 0.3  # faces kept for a track at least this far apart in time
 # a live track is identified provisionally (for alerts) once it has this many good faces
 PREVIEW_FACES = 2
+LOST_PREVIEW_S = 0.5  # a track not seen for this long is identified provisionally
 
 
 def _histogram(small: np.ndarray) -> np.ndarray:
@@ -112,11 +113,9 @@ class FaceTracks:
         if self.motion is None:
             dets = self.detector.detect(frame.image)
         else:
+            moving = self.motion.update_small(small, frame.image.shape)
             regions = self.plan.regions(
-                frame.image.shape,
-                frame.ts,
-                self.motion.update_small(small, frame.image.shape),
-                list(self.tracker.active.values()),
+                frame.image.shape, frame.ts, moving, list(self.tracker.active.values())
             )
             searched = regions is not None
             dets = (
@@ -180,14 +179,16 @@ class FaceTracks:
         self.ready.append(replace(track, faces=list(track.faces), chips=[]))
 
     def _preview_lost(self, ts: datetime) -> None:
-        """Tracks whose face was looked for and not found (probably leaving) are previewed
-        now from the good faces they have, not when they end ``track_max_gap_s`` later:
-        a face seen too briefly for PREVIEW_FACES still raises its alert within seconds."""
+        """Tracks whose face has been looked for and not found for ``LOST_PREVIEW_S``
+        (probably gone) are previewed from the good faces they have, not when they end
+        ``track_max_gap_s`` later: a face seen too briefly for PREVIEW_FACES still raises
+        its alert within seconds. (Not at the first miss: a face missed once and found
+        again would be judged on one face.)"""
         enough = 1 if self.stills else self.cfg.detection.min_track_sightings
         for track in self.tracker.active.values():
-            if not track.previewed and track.chips and track.last_ts < ts:
-                if track.sightings >= enough:
-                    self._preview(track)
+            lost = (ts - track.last_ts).total_seconds() >= LOST_PREVIEW_S
+            if not track.previewed and track.chips and lost and track.sightings >= enough:
+                self._preview(track)
 
     def _wants_face(self, track: FaceTrack, quality: float, ts: datetime) -> bool:
         if (
