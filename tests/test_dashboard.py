@@ -243,10 +243,17 @@ def test_bad_requests_are_refused_before_serving(tmp_path):
 
 
 def kernels(server_pid: int) -> list[int]:
+    """The kernel processes the server runs now (one exiting meanwhile is not counted)."""
     import psutil
 
-    return [p.pid for p in psutil.Process(server_pid).children(recursive=True)
-            if "ipykernel_launcher" in " ".join(p.cmdline())]  # fmt: skip
+    found = []
+    for p in psutil.Process(server_pid).children(recursive=True):
+        try:
+            if "ipykernel_launcher" in " ".join(p.cmdline()):
+                found.append(p.pid)
+        except psutil.Error:  # gone, or a zombie, between the listing and the look
+            continue
+    return found
 
 
 def test_kernel_is_shut_down_once_its_page_is_closed(server, page):
