@@ -141,3 +141,39 @@ def test_decoding_ahead_keeps_order_errors_and_stops_early():
     endless = prefetch(iter(range(10**9)), ahead=2)
     assert next(endless) == 0
     endless.close()  # stops the reading thread instead of hanging
+
+
+def test_a_quiet_scene_is_looked_at_half_as_often_and_motion_is_still_seen(tmp_path):
+    """While nothing moves and nobody is tracked, every second sample is skipped; a change
+    is seen at the next sample looked at (at most one sample later)."""
+    import workbench.pipeline as pipeline
+    from workbench.config import Config
+    from workbench.sources import open_source
+
+    rng = np.random.default_rng(3)
+    video = tmp_path / "quiet.avi"
+    out = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 360))
+    for i in range(100):  # 10 s, a square appears at 6 s
+        out.write(scene(rng, square_at=200 if i >= 60 else None))
+    out.release()
+    looked: list[tuple[int, int]] = []  # (frame, moving boxes)
+    glance = pipeline.FaceTracks.glance
+
+    def counting(self, frame):
+        moving = glance(self, frame)
+        looked.append((frame.index, len(moving)))
+        return moving
+
+    cfg = Config()
+    cfg.people.enabled = False
+    pipeline.FaceTracks.glance = counting
+    try:
+        steps = list(pipeline.perceive(open_source(video), cfg, "cam", "r"))
+    finally:
+        pipeline.FaceTracks.glance = glance
+    samples = 100 // 2  # 5 fps from 10 fps
+    quiet = [f for f, _ in looked if f < 60]
+    assert len(quiet) <= (pipeline.QUIET_SAMPLES + 30 // 2) + 1  # half of the quiet ones
+    first_moving = min(f for f, n in looked if n)
+    assert 60 <= first_moving <= 62  # the next sample looked at
+    assert len(looked) < samples and steps[-1].final

@@ -170,3 +170,40 @@ def test_poor_faces_are_held_to_the_stricter_distance():
     g = Gallery(keep=3)
     g.enroll("C1", exemplar[None], [poor])
     assert g.decide(face[None], np.array([poor]), rule.distance, lambda: "C2").customer_id == "C1"
+
+
+def test_a_face_near_someone_known_is_not_announced_new_from_its_first_faces(tmp_path):
+    """A provisional identity (what alerts use) calls a face new only if it is new even
+    with every distance PREVIEW_MARGIN times larger; nearer than that it waits for more
+    faces or the track's end, where the final decision is taken as always."""
+    from datetime import UTC, datetime
+
+    from workbench.config import Config
+    from workbench.pipeline import PREVIEW_MARGIN, Identifier
+    from workbench.store import Store
+    from workbench.tracking import FaceTrack
+
+    cfg = Config()
+    limit = cfg.recognition.match_distance
+    rng = np.random.default_rng(2)
+    known = rng.normal(size=128).astype(np.float32) * 0.05
+    away = np.linalg.qr(rng.normal(size=(128, 1)))[0][:, 0].astype(np.float32)
+    gallery = Gallery(cfg.recognition.gallery_size)
+    gallery.enroll("K1", known[None], [0.95])
+    identifier = Identifier(cfg, "door", Store(tmp_path / "store", cfg), gallery, "r")
+    now = datetime(2026, 11, 21, 10, tzinfo=UTC)
+
+    def track(tid: int, distance: float) -> FaceTrack:
+        face = known + distance * away
+        faces = [(0.95, face)] * 2
+        return FaceTrack(tid, np.zeros(4, np.float32), now, now, sightings=10, faces=faces)
+
+    assert identifier.preview(track(1, 0.8 * limit))["customer_id"] == "K1"
+    near = (1 + PREVIEW_MARGIN) / 2 * limit  # beyond the limit, within the margin
+    assert identifier.preview(track(2, near)) is None
+    far = identifier.preview(track(3, 1.5 * PREVIEW_MARGIN * limit))
+    assert far["is_new"] and far["customer_id"] not in (None, "K1")
+    assert identifier.preview(track(3, 1.5 * PREVIEW_MARGIN * limit)) is None  # once each
+    # the deferred track, ended, is decided as every track is: new (beyond the limit)
+    (row,) = identifier.identify([track(2, near)], None)
+    assert row["customer_id"] not in (None, "K1", far["customer_id"])

@@ -18,10 +18,7 @@ from workbench.config import Config
 from workbench.errors import ModelError
 from workbench.models import MODELS, find_model
 from workbench.people import DnnPersonDetector, decode_ssd, decode_yolo, make_detector
-from workbench.pipeline_people import PeoplePipeline
-from workbench.sources import open_source
 from workbench.store import Store
-from workbench.writer import RunWriter
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TUD = SHARED / "tud-campus"
@@ -110,7 +107,7 @@ def test_models_command_lists_supported_models(tmp_path):
 def test_hog_searches_only_where_something_moved_or_someone_is_tracked():
     """OpenCV's HOG corrupts memory on pictures smaller than its 48x96 window; and it is
     the costly part of counting, so it looks only where it has to."""
-    from workbench.people import HogPersonDetector, shrink
+    from workbench.people import HogPersonDetector
 
     assert len(HogPersonDetector(100).detect(np.zeros((40, 60, 3), np.uint8))) == 0
     hog = HogPersonDetector(100, fps=5)
@@ -118,8 +115,8 @@ def test_hog_searches_only_where_something_moved_or_someone_is_tracked():
     moved = still.copy()
     moved[300:420, 500:560] = 255  # something person-sized changed
     assert [hog.due() for _ in range(27)].count(True) == 2  # the whole picture every 5 s
-    assert len(hog.moving(*shrink(still))) == len(hog.moving(*shrink(still))) == 0
-    (box,) = hog.moving(*shrink(moved))
+    assert len(hog.motion.update(still)) == len(hog.motion.update(still)) == 0
+    (box,) = hog.motion.update(moved)
     assert box[0] <= 500 and box[1] <= 300 and box[2] >= 560 and box[3] >= 420
     assert hog._regions(np.zeros((0, 4)), 460, 345) == []  # nothing moved, nobody tracked
     (region,) = hog._regions(np.array([[440, 330, 455, 340]]), 460, 345)  # a corner
@@ -270,19 +267,16 @@ def test_audit_counting_on_tud_campus():
 
 @needs_intel
 def test_presence_periods_match_the_six_visits(tmp_path):
-    """The people half of the pipeline on a fixed office camera, through the store, with
+    """People counting on a fixed office camera, as ``workbench ingest`` runs it (beside
+    the face side, in its own thread, with its motion boxes, quiet samples skipped), with
     the default detector: people seen from behind, standing at a table."""
+    from workbench.pipeline import ingest
+
     config = Config(store=tmp_path, timezone="UTC")
     store = Store(tmp_path, config)
     video = INTEL / "one-by-one-person-detection.mp4"
-    source = open_source(video, start=datetime(2026, 11, 20, 9, tzinfo=UTC))
-    with RunWriter(store, f"file:office:{video}", "office", str(video), "video") as writer:
-        people = PeoplePipeline(config, "office", writer.run_id[:8])
-        for frame in source.frames(2):
-            for table, rows in people.process(frame).items():
-                writer.add(table, rows)
-        for table, rows in people.close().items():
-            writer.add(table, rows)
+    start = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    ingest([video], "office", store, config, start=start, progress=False)
     found = store.query(
         "SELECT epoch(start) - epoch(TIMESTAMPTZ '2026-11-20 09:00:00Z') AS s, "
         "epoch(\"end\") - epoch(TIMESTAMPTZ '2026-11-20 09:00:00Z') AS e FROM presence ORDER BY s"

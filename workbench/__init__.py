@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 # OpenMP threads (YuNet's libfacedetection) sleep when idle instead of spinning: with the
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+REPO_ROOT = Path(__file__).resolve().parents[1]  # notebooks/ and models/ are found from here
 
 _NAMES = {
     "Config": "workbench.config",

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
+from workbench import REPO_ROOT
 from workbench.cli_common import _store, store_option
 from workbench.config import CONFIG_ENV, config_path
 from workbench.errors import WorkbenchError
-from workbench.kernels import REPO_ROOT
 
 DASHBOARDS = REPO_ROOT / "notebooks" / "dashboards"
 TEMPLATES = DASHBOARDS / "share"  # voila/templates/workbench: the lab template without CDN links

@@ -71,6 +71,11 @@ class MatchRule:
     def from_config(cls, rec) -> MatchRule:
         return cls(rec.match_distance, rec.low_quality_match_distance, rec.low_quality_below)
 
+    def widened(self, factor: float) -> MatchRule:
+        """The same rule with every distance ``factor`` times larger."""
+        low = None if self.low_quality_distance is None else self.low_quality_distance * factor
+        return MatchRule(self.distance * factor, low, self.low_quality_below)
+
     def limit(self, qa, qb) -> np.ndarray:
         """Elementwise for two arrays of face qualities (broadcast): the distance allowed."""
         low = min(self.distance, self.low_quality_distance or self.distance)

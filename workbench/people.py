@@ -26,7 +26,7 @@ from workbench.config_people import PeopleConfig
 from workbench.detections import Detections
 from workbench.errors import ModelError
 from workbench.models import MODELS, ModelSpec, find_model
-from workbench.motion import LIGHTING_CHANGE, MOTION_HEIGHT, MotionDetector
+from workbench.motion import LIGHTING_CHANGE, MotionDetector
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,13 @@ class PersonDetector(ABC):
     name: ClassVar[str]
 
     @abstractmethod
-    def detect(self, image: np.ndarray, tracked: np.ndarray | None = None) -> Detections:
+    def detect(
+        self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
+    ) -> Detections:
         """People in ``image``: boxes in its pixels, scores in 0..1. ``tracked``: boxes
         where people are being tracked (a detector that searches parts of the picture
-        searches there too)."""
+        searches there too); ``moving``: boxes where something moved, if the caller has
+        them (``workbench.motion``; else a detector that needs them finds them)."""
 
 
 def suppress_overlaps(dets: Detections, overlap: float = 0.6) -> Detections:
@@ -174,8 +177,11 @@ class HogPersonDetector(PersonDetector):
         self.quiet = 0  # frames in a row with nobody tracked or found
         self.last = np.zeros((0, 4), np.float32)  # last frame's people
 
-    def detect(self, image: np.ndarray, tracked: np.ndarray | None = None) -> Detections:
-        moving = self.moving(*shrink(image))
+    def detect(
+        self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
+    ) -> Detections:
+        if moving is None:
+            moving = self.motion.update(image)
         near = self.last if tracked is None else np.asarray(tracked, np.float32).reshape(-1, 4)
         return self.look(image, moving, near)
 
@@ -188,13 +194,6 @@ class HogPersonDetector(PersonDetector):
         if not whole and self.quiet % self.IDLE_EVERY != 1 and self.quiet:
             return Detections.empty()
         return self.search(image, np.concatenate([moving, near]), whole)
-
-    def moving(self, small: np.ndarray, s: float) -> np.ndarray:
-        """Boxes (picture pixels) where something moved, from ``small``, the picture shrunk by ``s``."""
-        rows = min(MOTION_HEIGHT, small.shape[0])
-        size = (max(1, round(small.shape[1] * rows / small.shape[0])), rows)
-        tiny = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)  # small is smooth already
-        return self.motion.update_small(tiny, small.shape) / s
 
     def due(self) -> bool:
         """Whether this frame is one to search whole (the first, then every FULL_EVERY_S)."""
@@ -278,7 +277,9 @@ class MotionPersonDetector(PersonDetector):
         self.seen = 0
         self.share = 1.0  # of the last picture that differed from the background
 
-    def detect(self, image: np.ndarray, tracked: np.ndarray | None = None) -> Detections:
+    def detect(
+        self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
+    ) -> Detections:
         return self.blobs(*shrink(image))
 
     def blobs(self, small: np.ndarray, s: float) -> Detections:
@@ -345,9 +346,11 @@ class FusedPersonDetector(PersonDetector):
         """Whether background subtraction has its first picture and the camera was still."""
         return self.motion.seen >= self.motion.WARMUP and self.motion.share <= self.MAX_MOVING
 
-    def detect(self, image: np.ndarray, tracked: np.ndarray | None = None) -> Detections:
-        small, s = shrink(image)
-        moving = self.hog.moving(small, s)
+    def detect(
+        self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
+    ) -> Detections:
+        if moving is None:
+            moving = self.hog.motion.update(image)
         near = np.asarray([] if tracked is None else tracked, np.float32).reshape(-1, 4)
         if len(moving) or len(near) or not self._learning():
             self.idle = 0
@@ -357,7 +360,7 @@ class FusedPersonDetector(PersonDetector):
                 self.motion.seen += 1  # the same still picture: it counts towards the warm-up
                 self.hog.last = near  # nobody
                 return Detections.empty()
-        blobs = self.motion.blobs(small, s)
+        blobs = self.motion.blobs(*shrink(image))
         ready = self.ready()
         if not ready:
             return self.hog.look(image, moving, near)
@@ -436,7 +439,9 @@ class DnnPersonDetector(PersonDetector):
                 f"get it again: {spec.source}"
             ) from None
 
-    def detect(self, image: np.ndarray, tracked: np.ndarray | None = None) -> Detections:
+    def detect(
+        self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
+    ) -> Detections:
         size = self.spec.input_size
         h, w = image.shape[:2]
         if self.spec.format == "ssd":

@@ -32,9 +32,12 @@ class PersonTracker:
             minimum_iou_threshold=0.1,
         )
 
-    def follow(self, detector, image: np.ndarray, ts: float) -> Detections:
-        """Detect people in ``image`` (searching around where tracks are) and track them."""
-        return self.update(detector.detect(image, self.boxes()), ts)
+    def follow(
+        self, detector, image: np.ndarray, ts: float, moving: np.ndarray | None = None
+    ) -> Detections:
+        """Detect people in ``image`` (searching around where tracks are and ``moving``
+        boxes, if given) and track them."""
+        return self.update(detector.detect(image, self.boxes(), moving), ts)
 
     def boxes(self) -> np.ndarray:
         """Where every held track (confirmed or not, seen or lost) was last estimated."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,7 +41,18 @@ SCENE_CUT_CORRELATION = 0.5  # grey-histogram correlation below this between sam
 MIN_EMBED_INTERVAL_S = 0.3  # faces kept for a track at least this far apart in time
 # a live track is identified provisionally (for alerts) once it has this many good faces
 PREVIEW_FACES = 2
+# ... and told new only if it is new even with every match distance this much larger:
+# a face near someone known is not announced from two faces, but looked at again with
+# all its faces (recognition.embeddings_per_track) or decided when the track ends
+PREVIEW_MARGIN = 1.1
 LOST_PREVIEW_S = 0.5  # a track not seen for this long is identified provisionally
+# people counting may run this many sampled frames behind the face side (it catches up
+# when faces are quick; frames are held meanwhile: 6 MB each at 1080p)
+PEOPLE_BEHIND = 10
+# after this many samples in a row with nothing moving and nobody tracked, every second
+# sample is skipped until something moves (someone who walks in is seen 0.2 s later at
+# most at 5 fps; a scene where little happens costs half as much)
+QUIET_SAMPLES = 5
 
 
 def _histogram(small: np.ndarray) -> np.ndarray:
@@ -93,6 +105,7 @@ class FaceTracks:
             det.min_face_px, det.refresh_s, search_interval_s=1 / det.search_fps
         )
         self._last_hist: np.ndarray | None = None
+        self._glanced: tuple[int, np.ndarray | None] | None = None  # (frame index, moving)
         self.ready: list[FaceTrack] = []
 
     def pop_ready(self) -> list[FaceTrack]:
@@ -100,8 +113,11 @@ class FaceTracks:
         ready, self.ready = self.ready, []
         return ready
 
-    def process(self, frame: Frame) -> tuple[list[dict], list[FaceTrack]]:
-        small = shrink(frame.image, MOTION_HEIGHT)  # for the scene-cut and motion checks
+    def glance(self, frame: Frame) -> np.ndarray | None:
+        """Check ``frame`` for a scene cut and motion, before ``process``: the boxes where
+        something moved (frame pixels; None without motion gating), which people counting
+        uses too rather than making its own motion picture."""
+        small = shrink(frame.image, MOTION_HEIGHT)
         hist = _histogram(small)
         if self.stills or (
             self._last_hist is not None
@@ -109,11 +125,20 @@ class FaceTracks:
         ):
             self.tracker.end_all()
         self._last_hist = hist
+        moving = None if self.motion is None else self.motion.update_small(small, frame.image.shape)
+        self._glanced = (frame.index, moving)
+        return moving
+
+    def process(self, frame: Frame) -> tuple[list[dict], list[FaceTrack]]:
+        """Find, track and describe the faces of ``frame`` (glanced at first if not yet)."""
+        if self._glanced is None or self._glanced[0] != frame.index:
+            self.glance(frame)
+        moving = self._glanced[1]
+        self._glanced = None
         searched = True
-        if self.motion is None:
+        if moving is None:
             dets = self.detector.detect(frame.image)
         else:
-            moving = self.motion.update_small(small, frame.image.shape)
             regions = self.plan.regions(
                 frame.image.shape, frame.ts, moving, list(self.tracker.active.values())
             )
@@ -132,6 +157,10 @@ class FaceTracks:
     def close(self) -> list[FaceTrack]:
         self.tracker.end_all()
         return _finished(self.tracker.pop_ended())
+
+    def idle(self) -> bool:
+        """Whether no face is being tracked."""
+        return not self.tracker.active
 
     def oldest_active(self) -> datetime | None:
         return min((t.first_ts for t in self.tracker.active.values()), default=None)
@@ -154,8 +183,11 @@ class FaceTracks:
                 track.chips.sort(key=lambda c: -c[0])
                 del track.chips[rec.embeddings_per_track :]
                 track.last_embed_ts = frame.ts
+                full = rec.embeddings_per_track
                 if not track.previewed and len(track.chips) >= PREVIEW_FACES:
                     self._preview(track)
+                elif track.previewed and track.previewed < full <= len(track.chips):
+                    self._preview(track)  # a second look, with all its faces
             x1, y1, x2, y2 = (float(v) for v in box)
             rows.append(
                 {
@@ -174,7 +206,7 @@ class FaceTracks:
         return rows
 
     def _preview(self, track: FaceTrack) -> None:
-        track.previewed = True
+        track.previewed = len(track.chips)
         _embed(track)
         self.ready.append(replace(track, faces=list(track.faces), chips=[]))
 
@@ -225,9 +257,12 @@ def perceive(source: FrameSource, config: Config, camera: str, run_tag: str) -> 
     """Run face and people perception over a source: one Step per frame sampled.
 
     Decoding runs in its own thread; frames between detection samples are grabbed, not
-    decoded. People counting runs on each frame in a thread of its own while the face
-    side works on the same frame (both spend their time in OpenCV, dlib and BLAS, which
-    release the GIL). The last Step carries the source's frame count and problems.
+    decoded. People counting
+    runs in a thread of its own, up to ``PEOPLE_BEHIND`` frames behind the face side (both
+    spend their time in OpenCV, dlib and BLAS, which release the GIL), with the face
+    side's motion boxes. While nothing moves and nobody is tracked (``QUIET_SAMPLES`` in a
+    row), only every second sample is looked at. The last Step carries the source's
+    frame count and problems.
     """
     faces = FaceTracks(config, camera, run_tag, stills=source.stills)
     people = PeoplePipeline(config, camera, run_tag, enabled=not source.stills)
@@ -235,20 +270,38 @@ def perceive(source: FrameSource, config: Config, camera: str, run_tag: str) -> 
     last = -1
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="people") as counting:
+            behind: deque[Future] = deque()  # frames being counted, oldest first
+            quiet = 0  # samples in a row where nothing moved and nobody was tracked
             for frame in prefetch(source.frames(step), ahead=source.read_ahead):
-                counted = counting.submit(people.process, frame)
-                rows, ended = faces.process(frame)
                 last = frame.index
+                if quiet >= QUIET_SAMPLES and quiet % 2:
+                    quiet += 1
+                    continue
+                moving = faces.glance(frame)
+                behind.append(counting.submit(people.process, frame, moving))
+                rows, ended = faces.process(frame)
+                still = moving is not None and not len(moving)
+                quiet = quiet + 1 if still and faces.idle() and people.idle() else 0
+                counted: dict[str, list[dict]] = defaultdict(list)
+                while behind and (behind[0].done() or len(behind) > PEOPLE_BEHIND):
+                    for table, more in behind.popleft().result().items():
+                        counted[table] += more
                 yield Step(
                     frame.index,
                     rows,
-                    counted.result(),
+                    counted,
                     [(ended, faces.oldest_active())] if ended else [],
                     faces.pop_ready(),
                 )
+            counted = defaultdict(list)
+            for done in behind:
+                for table, more in done.result().items():
+                    counted[table] += more
+        for table, more in people.close().items():
+            counted[table] += more
         yield Step(
             last,
-            people=people.close(),
+            people=counted,
             ended=[(faces.close(), None)],
             final=True,
             frame_count=source.frame_count,
@@ -279,23 +332,29 @@ class Identifier:
         self.run_tag = run_tag
         self._recent: list[FaceTrack] = []  # identified tracks that may overlap later ones
         self._provisional: dict[int, str] = {}  # new ids given to tracks still going
+        self._previewed: set[int] = set()  # tracks still going given a provisional identity
 
-    def preview(self, track: FaceTrack) -> dict:
-        """A provisional identity for a track still in view (for alerts; nothing enrolled).
+    def preview(self, track: FaceTrack) -> dict | None:
+        """A provisional identity for a track still in view (for alerts; nothing enrolled),
+        or None: it has one already, or it looks new but is near someone known
+        (``PREVIEW_MARGIN``), so it waits for more faces or its end.
 
         A new id given now is the one the track gets when it ends if it is still new then.
         """
-        faces = track.faces
-        decision = self.gallery.decide(
-            np.stack([f[1] for f in faces]),
-            np.array([f[0] for f in faces], np.float32),
-            MatchRule.from_config(self.cfg.recognition),
-            lambda: self.store.allocate_customer_ids(1)[0],
-            exclude=self._concurrent(track, []),
-            enroll=False,
-        )
+        if track.id in self._previewed:
+            return None
+        emb = np.stack([f[1] for f in track.faces])
+        quality = np.array([f[0] for f in track.faces], np.float32)
+        rule = MatchRule.from_config(self.cfg.recognition)
+        exclude = self._concurrent(track, [])
+        decision = self.gallery.decide(emb, quality, rule, str, exclude=exclude, enroll=False)
         if decision.is_new:
-            self._provisional[track.id] = decision.customer_id
+            wider = rule.widened(PREVIEW_MARGIN)
+            if not self.gallery.decide(emb, quality, wider, str, exclude, enroll=False).is_new:
+                return None
+            cid = self.store.allocate_customer_ids(1)[0]
+            decision.customer_id = self._provisional[track.id] = cid
+        self._previewed.add(track.id)
         return {
             "camera": self.camera,
             "track_id": f"{self.run_tag}-{track.id}",
@@ -319,6 +378,7 @@ class Identifier:
         for track in sorted(tracks, key=lambda t: -len(t.faces)):
             faces = track.faces if track.sightings >= self.min_sightings else []
             provisional = self._provisional.pop(track.id, None)
+            self._previewed.discard(track.id)
             decision = self.gallery.decide(
                 np.stack([f[1] for f in faces]) if faces else np.zeros((0, 128)),
                 np.array([f[0] for f in faces], np.float32),
@@ -453,7 +513,9 @@ def write_run(
                 if last.sightings:
                     writer.add("sightings", last.sightings)
                 if last.ready and writer.observers:
-                    writer.notify("identified", [identifier.preview(t) for t in last.ready])
+                    previews = [p for t in last.ready if (p := identifier.preview(t))]
+                    if previews:
+                        writer.notify("identified", previews)
                 for tracks, oldest_active in last.ended:
                     if rows := identifier.identify(tracks, oldest_active):
                         writer.add("tracks", rows)

@@ -78,7 +78,9 @@ class PeoplePipeline:
         self._heat_since: tuple[float, float] | None = None  # (hour, time) of the last heat flush
 
     # ------------------------------------------------------------------ per frame
-    def process(self, frame: Frame) -> dict[str, list[dict]]:
+    def process(self, frame: Frame, moving: np.ndarray | None = None) -> dict[str, list[dict]]:
+        """Rows from one frame. ``moving``: boxes where something moved in it, if the
+        caller has them (the face side's motion gating), else the detector finds them."""
         if not self.enabled:
             return {}
         t = frame.ts.timestamp()
@@ -89,7 +91,7 @@ class PeoplePipeline:
         if self.detector is None:
             self._start(frame.image)
         out: dict[str, list[dict]] = defaultdict(list)
-        dets = self.tracker.follow(self.detector, frame.image, t)
+        dets = self.tracker.follow(self.detector, frame.image, t, moving)
         ids, feet, heights = dets.tracker_id, foot_points(dets.xyxy), dets.wh[:, 1]
         for tid, p in zip(ids.tolist(), feet):
             tr = self.tracks.get(tid)
@@ -116,6 +118,10 @@ class PeoplePipeline:
             out["heat"] += self._heat_rows()
             self._heat_since = (hour, t)
         return out
+
+    def idle(self) -> bool:
+        """Whether nobody is being tracked (as of the last frame counted)."""
+        return not self.tracks
 
     def close(self) -> dict[str, list[dict]]:
         """End every track and write what is still accumulated."""

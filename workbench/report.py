@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from workbench import REPO_ROOT
 from workbench.config import Config, load_config, parse_config
 from workbench.offline_html import (
     ReportError,
@@ -35,7 +36,6 @@ from workbench.store import Store
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 REPORTS = {"daily": "reports/daily.ipynb", "weekly": "reports/weekly.ipynb"}
 FORMATS = {"html": "text/html", "pdf": "application/pdf",

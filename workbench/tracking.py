@@ -41,7 +41,7 @@ class FaceTrack:
     best_quality: float = -1.0
     best_image: bytes | None = None  # JPEG of the best view, for the key image
     customer_id: str | None = None  # decided when the track ends
-    previewed: bool = False  # a provisional identity was given while it went on
+    previewed: int = 0  # good faces it had when last identified provisionally (0: never)
 
 
 class FaceTracker:
