@@ -146,9 +146,13 @@ def test_mjpeg_camera_events_reach_a_reader_within_seconds_and_health_follows_ou
                 lambda: any(ts > down and s == "online" for ts, s in _health(root)), 30, "online"
             )
             wait_until(lambda: _first_seen(root, seen, after=back), 30, "sightings after return")
-            # tracks ended by the outage are visits now: the dashboard redrew itself with them
-            wait_until(lambda: _kpi(board, "visits") >= 1, 45, "the dashboard to show visits")
-            assert board.renders >= 2
+            # tracks ended by the outage are visits now, and what came after it was drawn too:
+            # the dashboard redrew itself (a track may have ended before the page opened)
+            wait_until(
+                lambda: board.renders >= 2 and _kpi(board, "visits") >= 1,
+                45,
+                "the dashboard to redraw, showing visits",
+            )
         finally:
             if board is not None:
                 board.stop()
