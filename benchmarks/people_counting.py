@@ -175,6 +175,7 @@ def overhead(shared: Path, models_dir: Path, repeats: int, only: list[str] | Non
         tmp = Path(tmp)
         clips = [
             clip(shared / "intel-sample-videos/one-by-one-person-detection.mp4", 30, tmp / "office30s.mp4"),
+            shared / "intel-sample-videos/one-by-one-person-detection.mp4",
             shared / "tud-campus/TUD-Campus.mp4",
             shared / "face-recognition-ageitgey/examples/short_hamilton_clip.mp4",
         ]  # fmt: skip

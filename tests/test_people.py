@@ -247,6 +247,36 @@ def test_an_empty_scene_costs_only_the_motion_picture():
     assert len(found) == 1 and found.score[0] >= 0.5
 
 
+def test_a_tracked_person_who_moves_only_within_their_box_is_looked_at_one_frame_in_three():
+    """Once someone is tracked and nothing moves outside them, two frames in three are not
+    looked at (the track stands, still counted); someone new moving elsewhere is looked
+    at on the next frame."""
+    import cv2
+
+    from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
+    from workbench.person_tracking import PersonTracker
+
+    rng = np.random.default_rng(3)
+    room = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    visitor = room.copy()
+    visitor[250:410, 300:360] //= 2
+    fused = FusedPersonDetector(HogPersonDetector(100), MotionPersonDetector(100), 12)
+    tracker = PersonTracker(fps=5, max_gap_s=1.0)
+    for i in range(13):
+        tracker.follow(fused, room, i / 5)
+    fused.motion.bg = _Counting(fused.motion.bg, "apply")
+    inside = np.array([[310, 300, 350, 380]], np.float32)  # a hand moving, inside the visitor
+    counts = [len(tracker.follow(fused, visitor, (13 + i) / 5, inside)) for i in range(12)]
+    assert counts[2:] == [1] * 10  # counted on every frame once tracked
+    looked = len(fused.motion.bg.shapes)
+    assert 4 <= looked <= 7  # not 12
+    elsewhere = np.array([[20, 20, 80, 200]], np.float32)
+    before = len(fused.motion.bg.shapes)
+    tracker.follow(fused, visitor, 25 / 5, elsewhere)
+    tracker.follow(fused, visitor, 26 / 5, elsewhere)
+    assert len(fused.motion.bg.shapes) - before == 2  # motion outside the track: every frame
+
+
 # ----------------------------------------------------------------- real footage
 
 

@@ -67,11 +67,12 @@ class PersonDetector(ABC):
     @abstractmethod
     def detect(
         self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
-    ) -> Detections:
+    ) -> Detections | None:
         """People in ``image``: boxes in its pixels, scores in 0..1. ``tracked``: boxes
         where people are being tracked (a detector that searches parts of the picture
         searches there too); ``moving``: boxes where something moved, if the caller has
-        them (``workbench.motion``; else a detector that needs them finds them)."""
+        them (``workbench.motion``; else a detector that needs them finds them). None: the
+        detector did not look at this frame, the tracked people stand as they were."""
 
 
 def suppress_overlaps(dets: Detections, overlap: float = 0.6) -> Detections:
@@ -282,10 +283,11 @@ class MotionPersonDetector(PersonDetector):
     ) -> Detections:
         return self.blobs(*shrink(image))
 
-    def blobs(self, small: np.ndarray, s: float) -> Detections:
-        """People in ``small``, a copy of the picture shrunk by ``s``, in the picture's pixels."""
+    def blobs(self, small: np.ndarray, s: float, frames: int = 1) -> Detections:
+        """People in ``small``, a copy of the picture shrunk by ``s``, in the picture's pixels;
+        the background learns as much as from ``frames`` frames (some were not looked at)."""
         small = _relative_to_surroundings(small)
-        rate = -1 if self.seen < self.WARMUP else 1 / self.history
+        rate = -1 if self.seen < self.WARMUP else frames / self.history
         mask = (self.bg.apply(small, learningRate=rate) == 255).astype(np.uint8)
         self.seen += 1
         self.share = float(mask.mean())
@@ -324,6 +326,9 @@ class FusedPersonDetector(PersonDetector):
     person), which cuts its cost to a third. A frame where nothing moves and nobody is
     tracked is empty: only the motion picture is made (background subtraction still
     learns from every ``IDLE_LEARN_EVERY``-th one, so it follows slow changes of light).
+    While everything that moves lies inside people already tracked, up to ``REST`` frames
+    in a row between HOG's are not looked at (``detect`` returns None: the tracks stand),
+    and the next look's background learns their worth too.
     """
 
     name = "hog+motion"
@@ -331,12 +336,15 @@ class FusedPersonDetector(PersonDetector):
     EXPLAINED = 0.5  # a blob that much inside a HOG box is that person
     HOG_EVERY = 3  # once blobs are used, HOG looks at every third frame
     IDLE_LEARN_EVERY = 5
+    REST = 2  # frames in a row not looked at while all that moves is inside tracked people
 
     def __init__(self, hog: HogPersonDetector, motion: MotionPersonDetector, warmup_frames: int):
         self.hog = hog
         self.motion = motion
         self.warmup_frames = warmup_frames
         self.idle = 0  # empty frames in a row
+        self.frames = 0  # frames looked at or rested (empty ones aside)
+        self.rested = 0  # frames in a row not looked at
 
     def ready(self) -> bool:
         """Whether the background is learnt and the camera was still at the last frame."""
@@ -348,7 +356,7 @@ class FusedPersonDetector(PersonDetector):
 
     def detect(
         self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
-    ) -> Detections:
+    ) -> Detections | None:
         if moving is None:
             moving = self.hog.motion.update(image)
         near = np.asarray([] if tracked is None else tracked, np.float32).reshape(-1, 4)
@@ -360,16 +368,22 @@ class FusedPersonDetector(PersonDetector):
                 self.motion.seen += 1  # the same still picture: it counts towards the warm-up
                 self.hog.last = near  # nobody
                 return Detections.empty()
-        blobs = self.motion.blobs(*shrink(image))
-        ready = self.ready()
-        if not ready:
+        self.frames += 1
+        hog_due = not self.frames % self.HOG_EVERY
+        if self.ready() and len(near) and not hog_due and self.rested < self.REST:
+            if (_inside(moving, near) >= self.EXPLAINED).all():
+                self.rested += 1
+                return None
+        blobs = self.motion.blobs(*shrink(image), frames=1 + self.rested)
+        self.rested = 0
+        if not self.ready():
             return self.hog.look(image, moving, near)
         # a tracked person still covered by a blob is still there: HOG need not look again,
         # nor where they move a little, nor at the whole picture (whoever stands still
         # differs from the background); it looks where new people move and for lost tracks
         held = _inside(near, blobs.xyxy) >= self.EXPLAINED
         moving = moving[_inside(moving, near[held]) < self.EXPLAINED]
-        if self.motion.seen % self.HOG_EVERY:  # in between, HOG's last people are still there
+        if not hog_due:  # in between, HOG's last people are still there
             people, known = Detections.empty(), self.hog.last
         else:
             people = self.hog.search(image, np.concatenate([moving, near[~held]]))

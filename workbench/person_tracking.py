@@ -23,6 +23,7 @@ class PersonTracker:
     def __init__(self, fps: float, max_gap_s: float):
         from trackers import ByteTrackTracker
 
+        self._last = Detections.empty()  # the tracks as of the last update
         self._bt = ByteTrackTracker(
             lost_track_buffer=max(1, round(max_gap_s * 30)),  # counted in 30 fps frames
             frame_rate=fps,
@@ -36,8 +37,10 @@ class PersonTracker:
         self, detector, image: np.ndarray, ts: float, moving: np.ndarray | None = None
     ) -> Detections:
         """Detect people in ``image`` (searching around where tracks are and ``moving``
-        boxes, if given) and track them."""
-        return self.update(detector.detect(image, self.boxes(), moving), ts)
+        boxes, if given) and track them; if the detector did not look, the tracks as they
+        were."""
+        dets = detector.detect(image, self.boxes(), moving)
+        return self._last if dets is None else self.update(dets, ts)
 
     def boxes(self) -> np.ndarray:
         """Where every held track (confirmed or not, seen or lost) was last estimated."""
@@ -49,7 +52,8 @@ class PersonTracker:
         import supervision as sv
 
         if not len(dets) and not self._bt.tracks:  # nobody seen, nobody held: nothing to do
-            return Detections(dets.xyxy, dets.score, np.zeros(0, np.int64))
+            self._last = Detections(dets.xyxy, dets.score, np.zeros(0, np.int64))
+            return self._last
         out = self._bt.update(sv.Detections(xyxy=dets.xyxy, confidence=dets.score), timestamp=ts)
         self._confirm_sure(out)
         keep = out.tracker_id >= 0
@@ -64,11 +68,12 @@ class PersonTracker:
             xyxy.append(np.array([t.get_state_bbox() for t in coasting]))
             score.append(np.zeros(len(coasting)))
             ids.append(np.array([t.tracker_id for t in coasting]))
-        return Detections(
+        self._last = Detections(
             np.concatenate(xyxy).astype(np.float32).reshape(-1, 4),
             np.concatenate(score).astype(np.float32),
             np.concatenate(ids).astype(np.int64),
         )
+        return self._last
 
     def _confirm_sure(self, out) -> None:
         """Give an id now to each track this update started from a ``SURE`` detection."""
