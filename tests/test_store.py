@@ -104,6 +104,16 @@ def test_run_that_wrote_nothing_does_not_hide_previous(store):
     assert len(store.query("SELECT * FROM tracks")) == 1
 
 
+def test_a_rerun_that_finds_nothing_replaces_the_previous_and_is_listed(store):
+    write_run(store, [track("A", 0)])
+    with RunWriter(store, "file:door:a.mp4", "door", "a.mp4", "video"):
+        pass  # e.g. re-ingested with settings under which nobody is found
+    assert len(store.query("SELECT * FROM tracks")) == 0
+    assert store.event_files("tracks") == []
+    (run,) = store.current_runs().itertuples()
+    assert run.status == "complete" and run.finished_at is not None
+
+
 def test_partitions_by_local_date(tmp_path):
     cfg = parse_config({"store": str(tmp_path), "timezone": "Asia/Kolkata"})
     store = Store(tmp_path, cfg)

@@ -1,8 +1,10 @@
 """RunWriter: the one way events get into the store (ingest, live capture, simulator).
 
 Rows are buffered per table and flushed every ``flush_s`` seconds, so readers see
-them within seconds. The run is registered just before its first file is written:
-a run that wrote nothing never hides the previous ingest of the same source.
+them within seconds. The run is registered just before its first file is written, or
+when it completes: a run that failed before writing anything never hides the previous
+ingest of the same source, and one that completed without finding anything replaces it
+(and is listed, so a file where nothing happened shows as processed).
 """
 
 from __future__ import annotations
@@ -125,9 +127,8 @@ class RunWriter:
     def finish(self, status: str = "complete") -> None:
         self.flush()
         self.status = status if self.status == "running" else self.status
-        if self._registered:
-            self._register(finished=True)
-            self.store.drop_superseded()
+        self._register(finished=True)
+        self.store.drop_superseded()
 
     def _register(self, finished: bool) -> None:
         self._registered = True
