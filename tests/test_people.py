@@ -277,6 +277,15 @@ def test_a_tracked_person_who_moves_only_within_their_box_is_looked_at_one_frame
     assert len(fused.motion.bg.shapes) - before == 2  # motion outside the track: every frame
 
 
+def test_an_area_moving_across_two_tracked_people_is_explained_by_them_together():
+    from workbench.people import _covered
+
+    moving = np.array([[0, 0, 100, 100], [0, 0, 200, 100]], np.float32)
+    people = np.array([[0, 0, 50, 100], [50, 0, 100, 100]], np.float32)
+    assert _covered(moving, people).tolist() == [1.0, 0.5]
+    assert _covered(moving, people[:0]).tolist() == [0.0, 0.0]
+
+
 # ----------------------------------------------------------------- real footage
 
 

@@ -326,9 +326,10 @@ class FusedPersonDetector(PersonDetector):
     person), which cuts its cost to a third. A frame where nothing moves and nobody is
     tracked is empty: only the motion picture is made (background subtraction still
     learns from every ``IDLE_LEARN_EVERY``-th one, so it follows slow changes of light).
-    While everything that moves lies inside people already tracked, up to ``REST`` frames
-    in a row between HOG's are not looked at (``detect`` returns None: the tracks stand),
-    and the next look's background learns their worth too.
+    While everything that moves lies inside people already tracked (each moving area at
+    least half covered by them, together), up to ``REST`` frames in a row between HOG's
+    are not looked at (``detect`` returns None: the tracks stand), and the next look's
+    background learns their worth too.
     """
 
     name = "hog+motion"
@@ -371,7 +372,7 @@ class FusedPersonDetector(PersonDetector):
         self.frames += 1
         hog_due = not self.frames % self.HOG_EVERY
         if self.ready() and len(near) and not hog_due and self.rested < self.REST:
-            if (_inside(moving, near) >= self.EXPLAINED).all():
+            if (_covered(moving, near) >= self.EXPLAINED).all():
                 self.rested += 1
                 return None
         blobs = self.motion.blobs(*shrink(image), frames=1 + self.rested)
@@ -379,10 +380,11 @@ class FusedPersonDetector(PersonDetector):
         if not self.ready():
             return self.hog.look(image, moving, near)
         # a tracked person still covered by a blob is still there: HOG need not look again,
-        # nor where they move a little, nor at the whole picture (whoever stands still
-        # differs from the background); it looks where new people move and for lost tracks
+        # nor where they (one or several together) move, nor at the whole picture (whoever
+        # stands still differs from the background); it looks where new people move and
+        # for lost tracks
         held = _inside(near, blobs.xyxy) >= self.EXPLAINED
-        moving = moving[_inside(moving, near[held]) < self.EXPLAINED]
+        moving = moving[_covered(moving, near[held]) < self.EXPLAINED]
         if not hog_due:  # in between, HOG's last people are still there
             people, known = Detections.empty(), self.hog.last
         else:
@@ -393,6 +395,20 @@ class FusedPersonDetector(PersonDetector):
             np.concatenate([people.xyxy, blobs.xyxy]),
             np.concatenate([people.score, BLOB_SCORE * blobs.score]),
         )
+
+
+def _covered(a: np.ndarray, b: np.ndarray, n: int = 8) -> np.ndarray:
+    """For each box of ``a``, the share of it covered by the union of the boxes of ``b``
+    (on an ``n`` x ``n`` grid of points inside it)."""
+    if not len(a) or not len(b):
+        return np.zeros(len(a), np.float32)
+    t = (np.arange(n, dtype=np.float32) + 0.5) / n
+    xs = a[:, None, 0] + t[None] * (a[:, None, 2] - a[:, None, 0])  # (len(a), n)
+    ys = a[:, None, 1] + t[None] * (a[:, None, 3] - a[:, None, 1])
+    px = np.broadcast_to(xs[:, None, :], (len(a), n, n)).reshape(len(a), -1, 1)
+    py = np.broadcast_to(ys[:, :, None], (len(a), n, n)).reshape(len(a), -1, 1)
+    hit = (px >= b[:, 0]) & (px < b[:, 2]) & (py >= b[:, 1]) & (py < b[:, 3])
+    return hit.any(axis=2).mean(axis=1).astype(np.float32)
 
 
 def _inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
