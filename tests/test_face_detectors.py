@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import ctypes
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from workbench import face_detectors as fd
+from workbench import yunet
 from workbench.config import DetectionConfig
 from workbench.detections import Detections
 from workbench.errors import ModelError
@@ -133,12 +135,12 @@ def test_unknown_name_is_a_clear_error():
 
 def test_missing_optional_library_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "yuface", None)  # import yuface -> ImportError
-    fd._yuface.cache_clear()
+    yunet.session.cache_clear()
     try:
         with pytest.raises(ModelError, match="pip install yuface"):
             fd.make_face_detector("yunet", 40)
     finally:
-        fd._yuface.cache_clear()
+        yunet.session.cache_clear()
 
     real = fd.importlib.util.find_spec
     monkeypatch.setattr(
@@ -154,11 +156,11 @@ def test_missing_optional_library_is_a_clear_error(monkeypatch):
 
 def test_auto_falls_back_to_hog_without_yuface(monkeypatch):
     monkeypatch.setitem(sys.modules, "yuface", None)
-    fd._yuface.cache_clear()
+    yunet.session.cache_clear()
     try:
         assert fd.make_face_detector("auto", 40).name == "hog"
     finally:
-        fd._yuface.cache_clear()
+        yunet.session.cache_clear()
 
 
 def test_missing_haar_cascade_says_how_to_get_it(tmp_path, monkeypatch):
@@ -210,13 +212,57 @@ def _rss_mb() -> float:
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from Linux /proc")
 def test_yunet_memory_stays_flat():
-    """yuface's own detect() leaks its 36 KB result buffer on every call (1.2 GB over a
-    2-hour video); workbench calls libfacedetection with one buffer per thread."""
+    """Pictures of changing sizes (crops around tracks) do not make ONNX Runtime's
+    memory grow call after call."""
     detector = _detector("yunet", 40)
-    image = np.random.default_rng(0).integers(0, 255, (180, 320, 3), np.uint8)
-    for _ in range(50):
+    rng = np.random.default_rng(0)
+    sizes = [(180, 320), (97, 131), (240, 200), (64, 400), (150, 150)]
+    images = [rng.integers(0, 255, (*s, 3), np.uint8) for s in sizes]
+    for image in images * 10:
         detector.detect(image)
     before = _rss_mb()
-    for _ in range(600):  # 21 MB if each call leaked its buffer
+    for image in images * 120:
         detector.detect(image)
     assert _rss_mb() - before < 5
+
+
+def _libfacedetection(image: np.ndarray) -> np.ndarray:
+    """The reference: libfacedetection's own facedetect_cnn (compiled C) on ``image``,
+    rows of 15 as ``yunet.detect`` gives them (this build writes 16 shorts a face)."""
+    lib = yunet.library()
+    fn = lib._Z14facedetect_cnnPhS_iii  # int* facedetect_cnn(uchar* result, uchar* bgr, w, h, step)
+    fn.restype = ctypes.POINTER(ctypes.c_int)
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    buf = np.zeros(0x20000, np.uint8)
+    image = np.ascontiguousarray(image)
+    n = fn(buf.ctypes.data, image.ctypes.data, image.shape[1], image.shape[0], image.strides[0])[0]
+    return np.frombuffer(buf, np.int16, 16 * n, 4).reshape(n, 16)[:, :15].astype(np.float32)
+
+
+@needs_shared
+def test_yunet_finds_what_libfacedetection_finds():
+    """The network rebuilt from libfacedetection's weights and run by ONNX Runtime gives
+    libfacedetection's own results: every face, score, box and landmark, on walkway
+    frames (many small faces), photos and odd-sized crops."""
+    _detector("yunet", 40)  # skips where the yuface wheel is missing
+    images = []
+    video = cv2.VideoCapture(str(SHARED / "facenet-pytorch-walkway" / "walkway_faces_1080p.mp4"))
+    for _ in range(4):
+        ok, frame = video.read()
+        assert ok
+        images.append(cv2.resize(frame, (768, 432), interpolation=cv2.INTER_AREA))
+        for _ in range(20):
+            video.grab()
+    for path in sorted(AGEITGEY.glob("examples/*.jpg"))[:8]:
+        image = cv2.imread(str(path))
+        s = min(1.0, 640 / max(image.shape[:2]))
+        images.append(cv2.resize(image, None, fx=s, fy=s, interpolation=cv2.INTER_AREA))
+    images += [im[13 : 13 + 151, 7 : 7 + 233] for im in images[:4]]  # sizes not multiples of 32
+    faces = 0
+    for image in images:
+        ours, theirs = yunet.detect(image), _libfacedetection(image)
+        order = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731
+        assert ours.shape == theirs.shape, image.shape
+        np.testing.assert_array_equal(order(ours), order(theirs))
+        faces += len(ours)
+    assert faces >= 40  # the comparison saw many faces, not empty pictures

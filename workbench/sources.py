@@ -14,7 +14,7 @@ import queue
 import struct
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ class Frame:
     index: int
     ts: datetime
     image: np.ndarray  # BGR, as OpenCV reads it
+    small: np.ndarray | None = None  # a shrunk copy, made ahead in the decode thread if asked
 
 
 @dataclass
@@ -186,8 +187,11 @@ def open_source(path: str | os.PathLike, start: datetime | None = None) -> Frame
     return VideoFileSource(p, start)
 
 
-def prefetch(frames: Iterator[Frame], ahead: int = 8) -> Iterator[Frame]:
-    """Decode in a background thread, at most ``ahead`` frames in advance (memory stays flat).
+def prefetch(
+    frames: Iterator[Frame], ahead: int = 8, prepare: Callable[[Frame], None] | None = None
+) -> Iterator[Frame]:
+    """Decode in a background thread, at most ``ahead`` frames in advance (memory stays flat);
+    ``prepare`` is called on each frame there too (e.g. to make its ``small`` copy).
 
     OpenCV decodes without holding the GIL, so decoding overlaps detection on another core.
     An error while reading is raised here, in the consumer; stopping early stops the thread.
@@ -208,6 +212,8 @@ def prefetch(frames: Iterator[Frame], ahead: int = 8) -> Iterator[Frame]:
     def read() -> None:
         try:
             for frame in frames:
+                if prepare is not None:
+                    prepare(frame)
                 if not put(frame):
                     return
         except BaseException as exc:  # handed to the consumer
