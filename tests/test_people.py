@@ -277,6 +277,40 @@ def test_a_tracked_person_who_moves_only_within_their_box_is_looked_at_one_frame
     assert len(fused.motion.bg.shapes) - before == 2  # motion outside the track: every frame
 
 
+def test_hog_looks_where_something_new_stands_out_from_the_background_not_all_that_moves():
+    """Once the background is learnt, HOG searches around blobs that nobody tracked
+    explains and that touch a moving area, not the whole moving area: a moving box over
+    the whole picture (a camera that sways, trees in wind) with one newcomer in it is
+    searched around the newcomer only."""
+    import cv2
+
+    from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
+
+    rng = np.random.default_rng(5)
+    room = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    visitor = room.copy()
+    visitor[250:410, 300:360] //= 2
+    fused = FusedPersonDetector(HogPersonDetector(100), MotionPersonDetector(100), 12)
+    for _ in range(13):
+        fused.detect(room)
+    searched = []
+    search = fused.hog.search
+    fused.hog.search = lambda image, around, whole=False: searched.append(around) or search(
+        image, around, whole
+    )
+    everything = np.array([[0, 0, 640, 480]], np.float32)
+    for _ in range(3):  # HOG's turn comes within three frames
+        fused.detect(visitor, None, everything)
+    assert len(searched) == 1
+    x1, y1, x2, y2 = searched[0].min(0)[:2].tolist() + searched[0].max(0)[2:].tolist()
+    assert x1 <= 300 and 360 <= x2 and y1 <= 250 and 410 <= y2  # the newcomer...
+    assert (x2 - x1) * (y2 - y1) < 0.15 * 640 * 480  # ... not all that moved
+    searched.clear()
+    for _ in range(3):  # nothing moving: the newcomer's blob alone is no reason to look
+        fused.detect(visitor, None, everything[:0])
+    assert all(not len(a) for a in searched)
+
+
 def test_an_area_moving_across_two_tracked_people_is_explained_by_them_together():
     from workbench.people import _covered
 

@@ -381,10 +381,13 @@ class FusedPersonDetector(PersonDetector):
             return self.hog.look(image, moving, near)
         # a tracked person still covered by a blob is still there: HOG need not look again,
         # nor where they (one or several together) move, nor at the whole picture (whoever
-        # stands still differs from the background); it looks where new people move and
-        # for lost tracks
+        # stands still differs from the background); it looks for lost tracks and around
+        # blobs no held track explains that touch a moving area: where something new
+        # stands out from the background and moves, not all that moves (a moving area can
+        # span the picture: a swaying camera, trees in the wind)
         held = _inside(near, blobs.xyxy) >= self.EXPLAINED
-        moving = moving[_covered(moving, near[held]) < self.EXPLAINED]
+        new = blobs.xyxy[_covered(blobs.xyxy, near[held]) < self.EXPLAINED]
+        moving = new[_inside(new, moving) > 0]
         if not hog_due:  # in between, HOG's last people are still there
             people, known = Detections.empty(), self.hog.last
         else:
