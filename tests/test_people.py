@@ -295,8 +295,8 @@ def test_hog_looks_where_something_new_stands_out_from_the_background_not_all_th
         fused.detect(room)
     searched = []
     search = fused.hog.search
-    fused.hog.search = lambda image, around, whole=False: searched.append(around) or search(
-        image, around, whole
+    fused.hog.search = lambda image, around, whole=False: (
+        searched.append(around) or search(image, around, whole)
     )
     everything = np.array([[0, 0, 640, 480]], np.float32)
     for _ in range(3):  # HOG's turn comes within three frames
