@@ -160,8 +160,8 @@ def onnx_model(weights: dict) -> bytes:
 class FaceNet:
     """``descriptors(chips)``: 128-d descriptors of aligned 150 px RGB face chips (dlib's)."""
 
-    def __init__(self, weights: dict):
-        self.session = inference.session(onnx_model(weights), "the face descriptor")
+    def __init__(self, session):
+        self.session = session  # of ``onnx_model``'s graph
 
     def descriptors(self, chips: np.ndarray | list[np.ndarray]) -> np.ndarray:
         x = (np.asarray(chips, np.float32).reshape(-1, CHIP_PX, CHIP_PX, 3) - MEAN_RGB) / 256
@@ -177,7 +177,11 @@ def face_net() -> FaceNet:
         raise ModelError("face_recognition_models is not installed; run `make install`") from None
     path = frm.face_recognition_model_location()
     try:
-        return FaceNet(read_weights(path))
+        return FaceNet(
+            inference.cached_session(
+                Path(path), __file__, lambda: onnx_model(read_weights(path)), "the face descriptor"
+            )
+        )
     except (OSError, ValueError) as exc:
         raise ModelError(
             f"cannot read dlib's face descriptor model {Path(path).name}: {exc}; "

@@ -20,11 +20,6 @@ class PersonTracker:
     COAST_S = 0.3
     SURE = 0.75  # HOG's SVM margin 0.55; blobs (0.6 at most) still need a second sighting
 
-    @staticmethod
-    def load() -> None:
-        """Import ``trackers`` (and supervision, scipy: 1-2 s) ahead of the first tracker."""
-        import trackers  # noqa: F401
-
     def __init__(self, fps: float, max_gap_s: float):
         from trackers import ByteTrackTracker
 

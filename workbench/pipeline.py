@@ -276,7 +276,6 @@ def perceive(source: FrameSource, config: Config, camera: str, run_tag: str) -> 
     last = -1
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="people") as counting:
-            counting.submit(people.load)  # its libraries load while the face models do
             faces = FaceTracks(config, camera, run_tag, stills=source.stills)
             behind: deque[Future] = deque()  # frames being counted, oldest first
             quiet = 0  # samples in a row where nothing moved and nobody was tracked

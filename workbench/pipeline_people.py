@@ -119,11 +119,6 @@ class PeoplePipeline:
             self._heat_since = (hour, t)
         return out
 
-    def load(self) -> None:
-        """Import the tracking libraries now (1-2 s), not at the first frame."""
-        if self.enabled:
-            PersonTracker.load()
-
     def idle(self) -> bool:
         """Whether nobody is being tracked (as of the last frame counted)."""
         return not self.tracks

@@ -50,8 +50,8 @@ class _Conv(ctypes.Structure):
 LAYERS = 53
 
 
-def library() -> ctypes.CDLL:
-    """libfacedetection from the yuface wheel (a ModelError saying what to install)."""
+def library_path() -> Path:
+    """libfacedetection inside the yuface wheel (a ModelError saying what to install)."""
     spec = importlib.util.find_spec("yuface")
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
@@ -59,9 +59,11 @@ def library() -> ctypes.CDLL:
             "wheels only for CPython <= 3.11 on x86-64 Linux/Windows: pip install yuface; "
             "or set detection.face_detector to hog (or auto)"
         )
-    return ctypes.CDLL(
-        str(Path(next(iter(spec.submodule_search_locations))) / "libfacedetection.so")
-    )
+    return Path(next(iter(spec.submodule_search_locations))) / "libfacedetection.so"
+
+
+def library() -> ctypes.CDLL:
+    return ctypes.CDLL(str(library_path()))
 
 
 def _layers(lib: ctypes.CDLL) -> list[tuple[np.ndarray, np.ndarray, bool]]:
@@ -146,7 +148,9 @@ def onnx_model(lib: ctypes.CDLL) -> bytes:
 @functools.cache
 def session():
     """The ONNX Runtime session for YuNet (made once per process)."""
-    return inference.session(onnx_model(library()), "face detector 'yunet'")
+    return inference.cached_session(
+        library_path(), __file__, lambda: onnx_model(library()), "face detector 'yunet'"
+    )
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
