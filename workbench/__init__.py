@@ -14,9 +14,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-# OpenMP threads (YuNet's libfacedetection) sleep when idle instead of spinning: with the
-# decode thread, people detection or other processes on the cores, spinning made YuNet
-# 15x slower (794 vs 54 ms a frame, measured under load). Read once, when OpenMP loads.
+# OpenMP threads (of any library built with it) sleep when idle instead of spinning: with
+# the decode thread, people detection or other processes on the cores, spinning made
+# libfacedetection's YuNet 15x slower (794 vs 54 ms a frame, measured under load). Read
+# once, when OpenMP loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
