@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from workbench.audit_counting import read_mot, score
 from workbench.cli import main
 from workbench.config import Config
+from workbench.detections import box_iou
 from workbench.errors import ModelError
 from workbench.models import MODELS, find_model
 from workbench.people import DnnPersonDetector, decode_ssd, decode_yolo, make_detector
@@ -249,8 +250,8 @@ def test_an_empty_scene_costs_only_the_motion_picture():
 
 def test_a_tracked_person_who_moves_only_within_their_box_is_looked_at_one_frame_in_three():
     """Once someone is tracked and nothing moves outside them, two frames in three are not
-    looked at (the track stands, still counted); someone new moving elsewhere is looked
-    at on the next frame."""
+    looked at (the track stands, still counted); new motion elsewhere is looked at on the
+    next frame, and again only once the background shows someone there."""
     import cv2
 
     from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
@@ -273,8 +274,17 @@ def test_a_tracked_person_who_moves_only_within_their_box_is_looked_at_one_frame
     elsewhere = np.array([[20, 20, 80, 200]], np.float32)
     before = len(fused.motion.bg.shapes)
     tracker.follow(fused, visitor, 25 / 5, elsewhere)
-    tracker.follow(fused, visitor, 26 / 5, elsewhere)
-    assert len(fused.motion.bg.shapes) - before == 2  # motion outside the track: every frame
+    assert len(fused.motion.bg.shapes) - before == 1  # new motion outside the track: looked at
+    # where the background shows nobody (a screen flickering), it is no reason to look again
+    for i in range(fused.REST):
+        tracker.follow(fused, visitor, (26 + i) / 5, elsewhere)
+    assert len(fused.motion.bg.shapes) - before == 1
+    # someone walks in there: the background shows them, and they are looked at and counted
+    second = visitor.copy()
+    second[40:200, 20:80] //= 2
+    t = 26 + fused.REST
+    counts = [len(tracker.follow(fused, second, (t + i) / 5, elsewhere)) for i in range(3)]
+    assert len(fused.motion.bg.shapes) - before >= 3 and counts[-1] == 2
 
 
 def test_hog_looks_where_something_new_stands_out_from_the_background_not_all_that_moves():
@@ -295,8 +305,8 @@ def test_hog_looks_where_something_new_stands_out_from_the_background_not_all_th
         fused.detect(room)
     searched = []
     search = fused.hog.search
-    fused.hog.search = lambda image, around, whole=False: (
-        searched.append(around) or search(image, around, whole)
+    fused.hog.search = lambda image, around, **kwargs: (
+        searched.append(around) or search(image, around, **kwargs)
     )
     everything = np.array([[0, 0, 640, 480]], np.float32)
     for _ in range(3):  # HOG's turn comes within three frames
@@ -405,3 +415,30 @@ def test_ingest_writes_people_tables_and_views(tmp_path):
     assert "camera 'campus': lines[0] ('middle').points: point [320.0, 900.0] is outside" in (
         bad.output
     )
+
+
+@needs_tud
+def test_around_a_person_hog_looks_at_that_persons_size_and_finds_them():
+    """Around person-sized boxes (blobs, tracks) HOG searches a copy scaled for that
+    person, not the picture scaled for the smallest person anywhere: the people it finds
+    in the whole picture of a TUD frame it finds again around their own boxes, looking
+    at fewer pixels."""
+    import cv2
+
+    from workbench.people import HogPersonDetector
+
+    cap = cv2.VideoCapture(str(TUD / "TUD-Campus.mp4"))
+    for _ in range(30):
+        ok, frame = cap.read()
+    cap.release()
+    assert ok
+    hog = HogPersonDetector()
+    hog.hog = _Counting(hog.hog, "detectMultiScale")
+    whole = hog.search(frame, np.zeros((0, 4)), whole=True)
+    assert len(whole) >= 3
+    whole_px = np.prod(hog.hog.shapes[0])
+    hog.hog.shapes.clear()
+    tall = whole[np.argsort(-(whole.xyxy[:, 3] - whole.xyxy[:, 1]))[:2]]  # the two nearest
+    again = hog.search(frame, tall.xyxy, sized=True)
+    assert sum(np.prod(s) for s in hog.hog.shapes) < whole_px
+    assert (box_iou(tall.xyxy, again.xyxy).max(1) > 0.5).all()

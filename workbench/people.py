@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 # the person, not the window.
 HOG_WINDOW = (48, 96)
 HOG_BORDER = 12
+PERSON_PX = HOG_WINDOW[1] - 2 * HOG_BORDER  # the person's height in the window
+# around a blob or a track, HOG looks for people down to 1/SIZE_RANGE of its height (a
+# blob can be part of someone: legs hidden, or a shadow with them)
+SIZE_RANGE = 1.5
 HOG_HIT_THRESHOLD = 1.0  # SVM margin to accept (OpenCV's own HOG sample uses 1.4 for this model)
 HOG_PYRAMID = 1.1  # scale step between person sizes (1.15, 1.2: IDF1 on TUD 0.64 -> 0.52, 0.60)
 # without min_person_px: people a sixth of the picture's height and taller (someone ~10 m
@@ -201,35 +205,41 @@ class HogPersonDetector(PersonDetector):
         self.frames += 1
         return self.frames % self.full_every == 1 or self.full_every == 1
 
-    def search(self, image: np.ndarray, around: np.ndarray, whole: bool = False) -> Detections:
-        """People in the parts of ``image`` around boxes ``around`` (or in all of it)."""
+    def search(
+        self, image: np.ndarray, around: np.ndarray, whole: bool = False, sized: bool = False
+    ) -> Detections:
+        """People in the parts of ``image`` around boxes ``around`` (or in all of it).
+        ``sized``: the boxes are people or parts of one (blobs, tracks), so around each,
+        only people at least 1/``SIZE_RANGE`` of its height are looked for."""
         # shrink the picture so the smallest person wanted fills the window (never enlarge)
         h, w = image.shape[:2]
-        s = min(1.0, (HOG_WINDOW[1] - 2 * HOG_BORDER) / smallest_person(self.min_person_px, h))
-        sw, sh = round(w * s), round(h * s)
-        regions = [(0, 0, sw, sh)] if whole else self._regions(around * s, sw, sh)
-        if not regions:
-            self.last = np.zeros((0, 4), np.float32)
-            return Detections.empty()
-        small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else image
+        s = min(1.0, PERSON_PX / smallest_person(self.min_person_px, h))
+        if sized and not whole:
+            boxes = np.asarray(around, np.float32).reshape(-1, 4)
+            parts = self._sized_regions(image, boxes, s)
+        else:  # one copy at scale s, searched in parts
+            sw, sh = round(w * s), round(h * s)
+            regions = [(0, 0, sw, sh)] if whole else self._regions(around * s, sw, sh)
+            small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else image
+            parts = [(small[y1:y2, x1:x2], x1, y1, s) for x1, y1, x2, y2 in regions]
         rects, weights = [], []
-        for x1, y1, x2, y2 in regions:
-            if x2 - x1 < HOG_WINDOW[0] or y2 - y1 < HOG_WINDOW[1]:
+        for part, x0, y0, ps in parts:
+            if part.shape[1] < HOG_WINDOW[0] or part.shape[0] < HOG_WINDOW[1]:
                 continue  # smaller than the window: nobody fits (and OpenCV would crash)
             r, wt = self.hog.detectMultiScale(
-                small[y1:y2, x1:x2],
+                part,
                 hitThreshold=HOG_HIT_THRESHOLD,
                 winStride=(8, 8),
                 padding=(8, 8),
                 scale=HOG_PYRAMID,
             )
             if len(r):
-                rects.append(np.asarray(r, np.float32).reshape(-1, 4) + [x1, y1, 0, 0])
+                rects.append((np.asarray(r, np.float32).reshape(-1, 4) + [x0, y0, 0, 0]) / ps)
                 weights.append(np.ravel(wt))
         if not rects:
             self.last = np.zeros((0, 4), np.float32)
             return Detections.empty()
-        r = np.concatenate(rects) / s
+        r = np.concatenate(rects)
         # the person is the window less its border; as wide as pedestrians are annotated
         my = r[:, 3] * HOG_BORDER / HOG_WINDOW[1]
         half_w = PERSON_ASPECT * (r[:, 3] - 2 * my) / 2
@@ -255,6 +265,36 @@ class HogPersonDetector(PersonDetector):
         if sum((b[2] - b[0]) * (b[3] - b[1]) for b in regions) > self.MAX_REGIONS_SHARE * w * h:
             return [(0, 0, w, h)]
         return [tuple(int(round(v)) for v in b) for b in regions]
+
+    def _sized_regions(
+        self, image: np.ndarray, boxes: np.ndarray, s: float
+    ) -> list[tuple[np.ndarray, float, float, float]]:
+        """Copies of the parts of ``image`` to search around person-sized ``boxes``, each
+        with its offset at its scale and the scale: each scaled so that the smallest
+        person wanted there, 1/``SIZE_RANGE`` of its box (never smaller than at ``s``),
+        fills the window. Parts may overlap (someone found twice is one box after
+        ``suppress_overlaps``); where they would cost more than the whole picture at
+        ``s``, the whole picture."""
+        h, w = image.shape[:2]
+        parts = []
+        for box in boxes.tolist():
+            bs = min(s, PERSON_PX * SIZE_RANGE / max(box[3] - box[1], 1.0))
+            ((x1, y1, x2, y2),) = self._regions(
+                np.asarray([box]) * bs, round(w * bs), round(h * bs)
+            )
+            parts.append((round(x1 / bs), round(y1 / bs), round(x2 / bs), round(y2 / bs), bs))
+        if sum((p[2] - p[0]) * (p[3] - p[1]) * p[4] ** 2 for p in parts) > w * h * s * s:
+            parts = [(0, 0, w, h, s)]
+        crops = []
+        for x1, y1, x2, y2, ps in parts:
+            part = image[y1:y2, x1:x2]
+            if ps < 1:
+                size = (round((x2 - x1) * ps), round((y2 - y1) * ps))
+                if min(size) < 1:
+                    continue
+                part = cv2.resize(part, size, interpolation=cv2.INTER_AREA)
+            crops.append((part, x1 * ps, y1 * ps, ps))
+        return crops
 
 
 class MotionPersonDetector(PersonDetector):
@@ -321,31 +361,35 @@ class FusedPersonDetector(PersonDetector):
     The blobs count only after ``warmup_frames`` (before that the background still holds
     whoever was in view at the start) and while no more of the picture differs from the
     background than workbench.motion takes for a moved camera or a light switched. Then
-    HOG looks only where someone new moves or a track lost its blob, and at every third
-    frame: blobs carry people in between (a blob inside a box HOG found last time is that
-    person), which cuts its cost to a third. A frame where nothing moves and nobody is
-    tracked is empty: only the motion picture is made (background subtraction still
-    learns from every ``IDLE_LEARN_EVERY``-th one, so it follows slow changes of light).
-    While everything that moves lies inside people already tracked (each moving area at
-    least half covered by them, together), up to ``REST`` frames in a row between HOG's
-    are not looked at (``detect`` returns None: the tracks stand), and the next look's
-    background learns their worth too.
+    HOG looks only where someone new moves or a track lost its blob, each time at the
+    scale of that blob or track, and at every third frame looked at: blobs carry people
+    in between (a blob inside a box HOG found last time is that person). A frame where
+    nothing moves and nobody is tracked is empty: only the motion picture is made
+    (background subtraction still learns from every ``IDLE_LEARN_EVERY``-th one, so it
+    follows slow changes of light). While the people tracked are those of the last look
+    and whatever moves is inside them (each moving area at least half covered by them,
+    together) or moved at the last look too where the background showed nobody (a
+    screen, a curtain), up to ``REST`` frames in a row are not looked at (``detect``
+    returns None: the tracks stand), and the next look's background learns their worth
+    too.
     """
 
     name = "hog+motion"
     MAX_MOVING = LIGHTING_CHANGE
     EXPLAINED = 0.5  # a blob that much inside a HOG box is that person
-    HOG_EVERY = 3  # once blobs are used, HOG looks at every third frame
+    HOG_EVERY = 3  # once blobs are used, HOG looks at every third frame looked at
     IDLE_LEARN_EVERY = 5
-    REST = 2  # frames in a row not looked at while all that moves is inside tracked people
+    REST = 2  # frames in a row not looked at while all that moves is explained
 
     def __init__(self, hog: HogPersonDetector, motion: MotionPersonDetector, warmup_frames: int):
         self.hog = hog
         self.motion = motion
         self.warmup_frames = warmup_frames
         self.idle = 0  # empty frames in a row
-        self.frames = 0  # frames looked at or rested (empty ones aside)
+        self.frames = 0  # frames looked at (empty and rested ones aside)
         self.rested = 0  # frames in a row not looked at
+        self.looked_near = 0  # people tracked at the last look
+        self.nobody = np.zeros((0, 4), np.float32)  # moving areas without blobs at the last look
 
     def ready(self) -> bool:
         """Whether the background is learnt and the camera was still at the last frame."""
@@ -369,14 +413,18 @@ class FusedPersonDetector(PersonDetector):
                 self.motion.seen += 1  # the same still picture: it counts towards the warm-up
                 self.hog.last = near  # nobody
                 return Detections.empty()
-        self.frames += 1
-        hog_due = not self.frames % self.HOG_EVERY
-        if self.ready() and len(near) and not hog_due and self.rested < self.REST:
-            if (_covered(moving, near) >= self.EXPLAINED).all():
+        if self.ready() and len(near) == self.looked_near > 0 and self.rested < self.REST:
+            # what moves is someone tracked, or moved at the last look too where the
+            # background showed nobody (a screen, a curtain)
+            held = _covered(moving, near) >= self.EXPLAINED
+            if (held | (_inside(moving, self.nobody) >= self.EXPLAINED)).all():
                 self.rested += 1
                 return None
+        self.frames += 1
+        hog_due = not self.frames % self.HOG_EVERY
         blobs = self.motion.blobs(*shrink(image), frames=1 + self.rested)
-        self.rested = 0
+        self.rested, self.looked_near = 0, len(near)
+        self.nobody = moving[_inside(moving, blobs.xyxy) == 0]
         if not self.ready():
             return self.hog.look(image, moving, near)
         # a tracked person still covered by a blob is still there: HOG need not look again,
@@ -391,7 +439,7 @@ class FusedPersonDetector(PersonDetector):
         if not hog_due:  # in between, HOG's last people are still there
             people, known = Detections.empty(), self.hog.last
         else:
-            people = self.hog.search(image, np.concatenate([moving, near[~held]]))
+            people = self.hog.search(image, np.concatenate([moving, near[~held]]), sized=True)
             known = people.xyxy
         blobs = blobs[_inside(blobs.xyxy, known) < self.EXPLAINED]
         return Detections(
