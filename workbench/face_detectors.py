@@ -59,6 +59,7 @@ import numpy as np
 from workbench import yunet
 from workbench.detections import Detections, box_iou
 from workbench.errors import ModelError
+from workbench.face_net import dlib_model_path
 from workbench.faces import HogFaceDetector, hog_confidence
 from workbench.motion import shrink
 
@@ -279,14 +280,13 @@ class HaarFaceDetector:
 def _dlib_cnn():
     try:
         import dlib
-        import face_recognition_models as frm
     except ImportError as exc:  # pragma: no cover - install problem
         raise ModelError(
             f"{exc.name} is not installed; run `make install` (uses the dlib-bin wheel, no compile)"
         ) from None
-    path = frm.cnn_face_detector_model_location()
+    path = dlib_model_path("mmod_human_face_detector.dat")
     try:
-        return dlib.cnn_face_detection_model_v1(path)
+        return dlib.cnn_face_detection_model_v1(str(path))
     except RuntimeError as exc:  # pragma: no cover - broken model file
         raise ModelError(f"cannot load dlib CNN face model {path}: {exc}") from None
 

@@ -19,6 +19,7 @@ linear map. Batch norms were folded into per-channel affine layers when dlib sav
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from pathlib import Path
 
@@ -168,14 +169,22 @@ class FaceNet:
         return self.session.run(["descriptor"], {"input": x.transpose(0, 3, 1, 2)})[0]
 
 
+def dlib_model_path(name: str) -> Path:
+    """A model file of the ``face_recognition_models`` package, found without importing
+    it (its import loads pkg_resources: 0.27 s)."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("face_recognition_models is not installed; run `make install`")
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / name
+    if not path.is_file():
+        raise ModelError(f"{path} is missing; reinstall face_recognition_models")
+    return path
+
+
 @functools.cache
 def face_net() -> FaceNet:
     """The descriptor network, loaded once from ``face_recognition_models``' dlib model file."""
-    try:
-        import face_recognition_models as frm
-    except ImportError:  # pragma: no cover - install problem
-        raise ModelError("face_recognition_models is not installed; run `make install`") from None
-    path = frm.face_recognition_model_location()
+    path = dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")
     try:
         return FaceNet(
             inference.cached_session(

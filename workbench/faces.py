@@ -15,13 +15,14 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from workbench.detections import Detections
 from workbench.errors import ModelError
-from workbench.face_net import face_net
+from workbench.face_net import dlib_model_path, face_net
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +34,33 @@ def _load(which: str):
     """One of dlib's face models: ``detector`` (HOG) or ``landmarks`` (5 points)."""
     try:
         import dlib
-        import face_recognition_models as frm
     except ImportError as exc:  # pragma: no cover - install problem
         raise ModelError(
             f"{exc.name} is not installed; run `make install` (uses the dlib-bin wheel, no compile)"
         ) from None
     try:
         if which == "detector":
-            return dlib.get_frontal_face_detector()
-        return dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
+            return _frontal_face_detector(dlib)
+        return dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
     except RuntimeError as exc:  # pragma: no cover - broken model files
         raise ModelError(
             f"cannot load dlib face models: {exc}; reinstall face_recognition_models"
         ) from None
+
+
+def _frontal_face_detector(dlib):
+    """dlib's HOG face detector, from the cache folder (``workbench.inference``): dlib
+    unpacks it from text compiled into the library, 0.45 s for each thread that runs it."""
+    import _dlib_pybind11  # the compiled library dlib's package wraps
+
+    from workbench import inference
+
+    return inference.cached(
+        "dlib-frontal-face-{}.svm",
+        inference.file_key(Path(_dlib_pybind11.__file__), "get_frontal_face_detector"),
+        lambda path: dlib.get_frontal_face_detector().save(str(path)),
+        lambda path: dlib.fhog_object_detector(str(path)),
+    )
 
 
 _per_thread = threading.local()
