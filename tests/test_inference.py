@@ -3,11 +3,15 @@ when broken, skipped when it cannot be written."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from workbench import inference, yunet
 from workbench.errors import ModelError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture
@@ -46,3 +50,28 @@ def test_an_unwritable_cache_folder_only_costs_time(tmp_path, monkeypatch, fresh
     image = np.zeros((64, 64, 3), np.uint8)
     assert len(_faces(image)) == 0
     assert inference.cache_dir() == blocker / "cache"
+
+
+@pytest.mark.skipif(
+    not (SHARED / "dlib-examples/examples/faces/2008_001009.jpg").exists(),
+    reason="needs ../shared/data (a real group photo)",
+)
+def test_dlibs_face_detector_is_kept_in_the_cache_and_finds_what_dlibs_own_finds(
+    tmp_path, monkeypatch
+):
+    import cv2
+    import dlib
+
+    from workbench import faces
+
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    image = cv2.imread(str(SHARED / "dlib-examples/examples/faces/2008_001009.jpg"))[:, :, ::-1]
+    image = np.ascontiguousarray(image)
+    theirs = dlib.get_frontal_face_detector().run(image, 1, -0.5)
+    for _ in range(2):  # saved, then read
+        ours = faces._frontal_face_detector(dlib).run(image, 1, -0.5)
+        (saved,) = tmp_path.glob("dlib-frontal-face-*.svm")
+        assert [str(r) for r in ours[0]] == [str(r) for r in theirs[0]] and len(theirs[0]) >= 2
+        assert np.allclose(ours[1], theirs[1]) and ours[2] == theirs[2]
+    saved.write_text("not a detector")  # a broken file is made again
+    assert len(faces._frontal_face_detector(dlib).run(image, 1, -0.5)[0]) == len(theirs[0])
