@@ -30,11 +30,15 @@ def _faces(image):
     return yunet.detect(image)
 
 
-def test_graph_is_cached_and_a_broken_cache_file_is_rebuilt(tmp_path, monkeypatch, fresh_yunet):
+def test_graph_is_cached_a_broken_cache_file_is_rebuilt_and_stale_ones_go(
+    tmp_path, monkeypatch, fresh_yunet
+):
     monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    stale = tmp_path / "yunet-0123456789abcdef.onnx"  # from an older wheel or older code
+    stale.write_bytes(b"an old graph")
     image = np.random.default_rng(0).integers(0, 255, (96, 128, 3), np.uint8)
     first = _faces(image)
-    (cached,) = tmp_path.glob("yunet-*.onnx")
+    (cached,) = tmp_path.glob("yunet-*.onnx")  # the stale one is gone
     made = cached.stat().st_mtime_ns
     assert np.array_equal(_faces(image), first)
     assert cached.stat().st_mtime_ns == made  # read, not rebuilt

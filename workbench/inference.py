@@ -58,8 +58,9 @@ def file_key(source: Path, *more: str | bytes) -> bytes:
 
 def cached(name: str, key: bytes, make: Callable[[Path], None], load: Callable[[Path], T]) -> T:
     """``load(path)`` of a file ``make(path)`` writes, kept in the cache folder under
-    ``name`` and a hash of ``key``: made once, remade when it cannot be loaded; where the
-    folder cannot be written, made in a temporary one each time."""
+    ``name`` and a hash of ``key``: made once, remade when it cannot be loaded (the ones
+    made for other keys are then deleted); where the folder cannot be written, made in a
+    temporary one each time."""
     path = cache_dir() / name.format(hashlib.sha1(key).hexdigest()[:16])
     try:
         return load(path)
@@ -73,6 +74,9 @@ def cached(name: str, key: bytes, make: Callable[[Path], None], load: Callable[[
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         make(tmp)
         tmp.replace(path)
+        for old in path.parent.glob(name.format("*")):  # made from older files or code
+            if old != path:
+                old.unlink(missing_ok=True)
     except OSError as exc:
         log.info("cannot cache %s: %s", path, exc)
         with tempfile.TemporaryDirectory() as folder:
