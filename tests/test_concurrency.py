@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def start_ingest(store: Path) -> subprocess.Popen:
+def start_ingest(store: Path, *more: str) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -27,6 +27,7 @@ def start_ingest(store: Path) -> subprocess.Popen:
             "workbench.cli",
             "ingest",
             str(CLIP),
+            *more,
             "--camera",
             "door",
             "--start",
@@ -48,7 +49,11 @@ def count(store: Store, table: str = "sightings") -> int:
 def test_reader_sees_rows_during_ingest_without_errors(tmp_path):
     root = tmp_path / "store"
     store = Store(root)
-    proc = start_ingest(root)
+    # the clip twice, one after the other: an ingest that lasts long enough to be read
+    # during, however fast the 9 s clip alone is processed
+    again = tmp_path / "again.mp4"
+    again.write_bytes(CLIP.read_bytes())
+    proc = start_ingest(root, str(again), "--workers", "1")
     seen: list[tuple[float, int]] = []
     errors = []
     t0 = time.monotonic()
