@@ -442,3 +442,56 @@ def test_around_a_person_hog_looks_at_that_persons_size_and_finds_them():
     again = hog.search(frame, tall.xyxy, sized=True)
     assert sum(np.prod(s) for s in hog.hog.shapes) < whole_px
     assert (box_iou(tall.xyxy, again.xyxy).max(1) > 0.5).all()
+
+
+def test_hog_searches_a_crowd_once_and_ignores_boxes_turned_inside_out():
+    """Boxes around the same people at about the same size (a blob and the track on it,
+    neighbours in a crowd) are searched as one part where that costs fewer pixels; a
+    lost track's box the tracker predicted inside out is not searched at all. The
+    people are found as before."""
+    import cv2
+
+    from workbench.people import HogPersonDetector
+
+    cap = cv2.VideoCapture(str(TUD / "TUD-Campus.mp4"))
+    for _ in range(30):
+        ok, frame = cap.read()
+    cap.release()
+    assert ok
+    hog = HogPersonDetector()
+    hog.hog = _Counting(hog.hog, "detectMultiScale")
+    found = hog.search(frame, np.zeros((0, 4)), whole=True)
+    whole = hog.hog.shapes.pop()
+    tall = found.xyxy[np.argsort(-(found.xyxy[:, 3] - found.xyxy[:, 1]))[:2]]
+    hog.search(frame, tall, sized=True)
+    once = sum(np.prod(s) for s in hog.hog.shapes)
+    hog.hog.shapes.clear()
+    shifted = tall + np.array([0.05, 0.02, 0.05, 0.02]) * (tall[:, 3:] - tall[:, 1:2])
+    inside_out = np.array([[300, 400, 200, 100]], np.float32)
+    again = hog.search(frame, np.concatenate([tall, shifted, inside_out]), sized=True)
+    assert whole not in hog.hog.shapes
+    assert sum(np.prod(s) for s in hog.hog.shapes) < 1.3 * once
+    assert (box_iou(tall, again.xyxy).max(1) > 0.5).all()
+
+
+def test_scaled_copies_come_from_the_pyramid_and_match_a_direct_resize():
+    import cv2
+
+    from workbench.people import pyramid, scaled
+
+    rng = np.random.default_rng(5)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8), (0, 0), 4)
+    levels = pyramid(image)
+    assert [lv.shape[0] for lv in levels] == [1080, 540, 270]
+    for box, s in [
+        ((0, 0, 1920, 1080), 0.4),
+        ((600, 200, 1000, 900), 0.27),
+        ((10, 10, 200, 300), 1.0),
+    ]:
+        part = scaled(levels, box, s)
+        x1, y1, x2, y2 = box
+        size = (round((x2 - x1) * s), round((y2 - y1) * s))
+        direct = cv2.resize(image[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
+        assert part.shape == direct.shape
+        assert np.abs(part.astype(int) - direct).mean() < 3
+    assert scaled(levels, (5, 5, 6, 6), 0.1).size == 0  # under a pixel: nothing to search

@@ -110,16 +110,39 @@ def _relative_to_surroundings(image: np.ndarray) -> np.ndarray:
     return cv2.divide(image, cv2.add(around, np.full_like(around, 8)), scale=128)
 
 
-def shrink(image: np.ndarray) -> tuple[np.ndarray, float]:
-    """A copy ``BLOB_ROWS`` high for motion and background subtraction, and its scale.
+def pyramid(image: np.ndarray) -> list[np.ndarray]:
+    """``image``, then halved with a Gaussian pyramid while at least ``2 * BLOB_ROWS`` high:
+    the copies background subtraction and HOG start from. (2x2 averages instead of the
+    pyramid cost half as much, but the noise they leave doubled the office video's count
+    error.)"""
+    levels = [image]
+    while levels[-1].shape[0] >= 2 * BLOB_ROWS:
+        levels.append(cv2.pyrDown(levels[-1]))
+    return levels
 
-    Halved with a Gaussian pyramid, then resized: a third of the cost of area averaging.
-    (2x2 averages instead of the pyramid cost half as much, but the noise they leave
-    doubled the office video's count error.)
-    """
-    small = image
-    while small.shape[0] >= 2 * BLOB_ROWS:
-        small = cv2.pyrDown(small)
+
+def scaled(levels: list[np.ndarray], box: tuple[int, int, int, int], s: float) -> np.ndarray:
+    """The part ``box`` (x1, y1, x2, y2 in the picture's pixels) of the picture scaled by
+    ``s`` (at most 1), taken from the smallest level of its ``pyramid`` at least that
+    fine: a quarter of the pixels to average for each halving."""
+    k = 0
+    while k + 1 < len(levels) and 0.5 ** (k + 1) >= s - 1e-9:
+        k += 1
+    f = 0.5**k
+    x1, y1, x2, y2 = (round(v * f) for v in box)
+    part = levels[k][y1:y2, x1:x2]
+    size = (round((box[2] - box[0]) * s), round((box[3] - box[1]) * s))
+    if min(size) < 1 or not part.size:
+        return part[:0, :0]
+    if part.shape[1::-1] == size:
+        return part
+    return cv2.resize(part, size, interpolation=cv2.INTER_AREA)
+
+
+def shrink(levels: list[np.ndarray]) -> tuple[np.ndarray, float]:
+    """A copy ``BLOB_ROWS`` high for motion and background subtraction, from the last level
+    of the picture's ``pyramid`` (a third of the cost of area averaging), and its scale."""
+    image, small = levels[0], levels[-1]
     s = min(1.0, BLOB_ROWS / image.shape[0])
     size = (max(1, round(image.shape[1] * s)), round(image.shape[0] * s))
     if small.shape[1::-1] != size:
@@ -190,7 +213,13 @@ class HogPersonDetector(PersonDetector):
         near = self.last if tracked is None else np.asarray(tracked, np.float32).reshape(-1, 4)
         return self.look(image, moving, near)
 
-    def look(self, image: np.ndarray, moving: np.ndarray, near: np.ndarray) -> Detections:
+    def look(
+        self,
+        image: np.ndarray,
+        moving: np.ndarray,
+        near: np.ndarray,
+        levels: list[np.ndarray] | None = None,
+    ) -> Detections:
         """Search around ``moving`` and ``near`` boxes, the whole picture when due; while
         nobody is tracked or found, only one frame in ``IDLE_EVERY`` (someone who walks in
         is found within 0.4 s at 5 fps, and counted from their first detection)."""
@@ -198,7 +227,7 @@ class HogPersonDetector(PersonDetector):
         self.quiet = 0 if len(near) or len(self.last) else self.quiet + 1
         if not whole and self.quiet % self.IDLE_EVERY != 1 and self.quiet:
             return Detections.empty()
-        return self.search(image, np.concatenate([moving, near]), whole)
+        return self.search(image, np.concatenate([moving, near]), whole, levels=levels)
 
     def due(self) -> bool:
         """Whether this frame is one to search whole (the first, then every FULL_EVERY_S)."""
@@ -206,21 +235,29 @@ class HogPersonDetector(PersonDetector):
         return self.frames % self.full_every == 1 or self.full_every == 1
 
     def search(
-        self, image: np.ndarray, around: np.ndarray, whole: bool = False, sized: bool = False
+        self,
+        image: np.ndarray,
+        around: np.ndarray,
+        whole: bool = False,
+        sized: bool = False,
+        levels: list[np.ndarray] | None = None,
     ) -> Detections:
         """People in the parts of ``image`` around boxes ``around`` (or in all of it).
         ``sized``: the boxes are people or parts of one (blobs, tracks), so around each,
-        only people at least 1/``SIZE_RANGE`` of its height are looked for."""
+        only people at least 1/``SIZE_RANGE`` of its height are looked for. ``levels``:
+        the picture's ``pyramid``, if made already."""
         # shrink the picture so the smallest person wanted fills the window (never enlarge)
+        levels = levels or pyramid(image)
         h, w = image.shape[:2]
         s = min(1.0, PERSON_PX / smallest_person(self.min_person_px, h))
+        around = np.asarray(around, np.float32).reshape(-1, 4)
+        around = around[(around[:, 2] > around[:, 0]) & (around[:, 3] > around[:, 1])]
         if sized and not whole:
-            boxes = np.asarray(around, np.float32).reshape(-1, 4)
-            parts = self._sized_regions(image, boxes, s)
+            parts = self._sized_regions(levels, around, s)
         else:  # one copy at scale s, searched in parts
             sw, sh = round(w * s), round(h * s)
             regions = [(0, 0, sw, sh)] if whole else self._regions(around * s, sw, sh)
-            small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else image
+            small = scaled(levels, (0, 0, w, h), s)
             parts = [(small[y1:y2, x1:x2], x1, y1, s) for x1, y1, x2, y2 in regions]
         rects, weights = [], []
         for part, x0, y0, ps in parts:
@@ -267,15 +304,16 @@ class HogPersonDetector(PersonDetector):
         return [tuple(int(round(v)) for v in b) for b in regions]
 
     def _sized_regions(
-        self, image: np.ndarray, boxes: np.ndarray, s: float
+        self, levels: list[np.ndarray], boxes: np.ndarray, s: float
     ) -> list[tuple[np.ndarray, float, float, float]]:
-        """Copies of the parts of ``image`` to search around person-sized ``boxes``, each
-        with its offset at its scale and the scale: each scaled so that the smallest
-        person wanted there, 1/``SIZE_RANGE`` of its box (never smaller than at ``s``),
-        fills the window. Parts may overlap (someone found twice is one box after
-        ``suppress_overlaps``); where they would cost more than the whole picture at
-        ``s``, the whole picture."""
-        h, w = image.shape[:2]
+        """Copies of the parts of the picture (from its ``pyramid``) to search around
+        person-sized ``boxes``, each with its offset at its scale and the scale: each
+        scaled so that the smallest person wanted there, 1/``SIZE_RANGE`` of its box
+        (never smaller than at ``s``), fills the window. Parts that overlap at about the
+        same scale are one part where that is cheaper (``_merge_parts``); others may
+        overlap (someone found twice is one box after ``suppress_overlaps``); where they
+        would cost more than the whole picture at ``s``, the whole picture."""
+        h, w = levels[0].shape[:2]
         parts = []
         for box in boxes.tolist():
             bs = min(s, PERSON_PX * SIZE_RANGE / max(box[3] - box[1], 1.0))
@@ -283,18 +321,33 @@ class HogPersonDetector(PersonDetector):
                 np.asarray([box]) * bs, round(w * bs), round(h * bs)
             )
             parts.append((round(x1 / bs), round(y1 / bs), round(x2 / bs), round(y2 / bs), bs))
+        parts = _merge_parts(parts)
         if sum((p[2] - p[0]) * (p[3] - p[1]) * p[4] ** 2 for p in parts) > w * h * s * s:
             parts = [(0, 0, w, h, s)]
-        crops = []
-        for x1, y1, x2, y2, ps in parts:
-            part = image[y1:y2, x1:x2]
-            if ps < 1:
-                size = (round((x2 - x1) * ps), round((y2 - y1) * ps))
-                if min(size) < 1:
-                    continue
-                part = cv2.resize(part, size, interpolation=cv2.INTER_AREA)
-            crops.append((part, x1 * ps, y1 * ps, ps))
-        return crops
+        return [(scaled(levels, p[:4], p[4]), p[0] * p[4], p[1] * p[4], p[4]) for p in parts]
+
+
+def _merge_parts(parts: list[tuple], ratio: float = 1.25) -> list[tuple]:
+    """Parts ``(x1, y1, x2, y2, scale)`` that overlap, at scales within ``ratio`` of each
+    other, made one part at the finer scale wherever that costs HOG fewer pixels: a crowd's
+    people are searched once, not once for each of their neighbours."""
+
+    def cost(p: tuple, scale: float) -> float:
+        return (p[2] - p[0]) * (p[3] - p[1]) * scale**2
+
+    out: list[tuple] = []
+    for p in sorted(parts, key=lambda p: -p[4]):  # finest first
+        for i, o in enumerate(out):
+            apart = p[0] >= o[2] or o[0] >= p[2] or p[1] >= o[3] or o[1] >= p[3]
+            if apart or o[4] > ratio * p[4]:
+                continue
+            u = (min(o[0], p[0]), min(o[1], p[1]), max(o[2], p[2]), max(o[3], p[3]))
+            if cost(u, o[4]) <= cost(o, o[4]) + cost(p, p[4]):
+                out[i] = (*u, o[4])
+                break
+        else:
+            out.append(p)
+    return out
 
 
 class MotionPersonDetector(PersonDetector):
@@ -321,7 +374,7 @@ class MotionPersonDetector(PersonDetector):
     def detect(
         self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
     ) -> Detections:
-        return self.blobs(*shrink(image))
+        return self.blobs(*shrink(pyramid(image)))
 
     def blobs(self, small: np.ndarray, s: float, frames: int = 1) -> Detections:
         """People in ``small``, a copy of the picture shrunk by ``s``, in the picture's pixels;
@@ -422,11 +475,12 @@ class FusedPersonDetector(PersonDetector):
                 return None
         self.frames += 1
         hog_due = not self.frames % self.HOG_EVERY
-        blobs = self.motion.blobs(*shrink(image), frames=1 + self.rested)
+        levels = pyramid(image)
+        blobs = self.motion.blobs(*shrink(levels), frames=1 + self.rested)
         self.rested, self.looked_near = 0, len(near)
         self.nobody = moving[_inside(moving, blobs.xyxy) == 0]
         if not self.ready():
-            return self.hog.look(image, moving, near)
+            return self.hog.look(image, moving, near, levels)
         # a tracked person still covered by a blob is still there: HOG need not look again,
         # nor where they (one or several together) move, nor at the whole picture (whoever
         # stands still differs from the background); it looks for lost tracks and around
@@ -439,7 +493,8 @@ class FusedPersonDetector(PersonDetector):
         if not hog_due:  # in between, HOG's last people are still there
             people, known = Detections.empty(), self.hog.last
         else:
-            people = self.hog.search(image, np.concatenate([moving, near[~held]]), sized=True)
+            around = np.concatenate([moving, near[~held]])
+            people = self.hog.search(image, around, sized=True, levels=levels)
             known = people.xyxy
         blobs = blobs[_inside(blobs.xyxy, known) < self.EXPLAINED]
         return Detections(
