@@ -169,6 +169,23 @@ def test_video_cut_off_midway_keeps_what_was_read(tmp_path):
     )  # the frames before the cut are kept
 
 
+def test_a_video_file_is_decoded_on_one_thread_and_skipped_frames_are_only_grabbed():
+    """Every ``step``-th frame comes out, in order and as a plain decode gives it, from a
+    capture that decodes on one FFmpeg thread (ingest decodes beside detection already)."""
+    from workbench.sources import open_source
+
+    source = open_source(CLIP)
+    assert source._cap.get(cv2.CAP_PROP_N_THREADS) == 1
+    frames = [f for _, f in zip(range(4), source.frames(3), strict=False)]
+    source.close()
+    cap = cv2.VideoCapture(str(CLIP))
+    plain = [cap.read()[1] for _ in range(10)]
+    cap.release()
+    assert [f.index for f in frames] == [0, 3, 6, 9]
+    for f in frames:
+        assert np.array_equal(f.image, plain[f.index])
+
+
 def test_corrupt_and_missing_files_are_clear_errors(tmp_path):
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(np.random.default_rng(0).bytes(50_000))

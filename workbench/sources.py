@@ -27,6 +27,10 @@ from workbench.errors import SourceError
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# FFmpeg decodes a file on one thread: ingest already decodes in a thread of its own beside
+# detection, and files run in parallel with --workers; a second thread of FFmpeg's took
+# 10-30% more CPU for the same frames (docs/benchmarks.md, ingest speed round 7)
+DECODE_THREADS = 1
 
 
 @dataclass(slots=True)
@@ -99,7 +103,7 @@ class VideoFileSource(FrameSource):
         path = Path(path)
         if not path.is_file():
             raise SourceError(f"{path}: no such video file; check the path")
-        cap = cv2.VideoCapture(str(path))
+        cap = cv2.VideoCapture(str(path), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, DECODE_THREADS])
         ok = cap.isOpened() and cap.grab()
         if not ok:
             cap.release()
