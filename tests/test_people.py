@@ -321,6 +321,44 @@ def test_hog_looks_where_something_new_stands_out_from_the_background_not_all_th
     assert all(not len(a) for a in searched)
 
 
+def test_in_a_crowd_hog_looks_around_every_track_at_every_frame_and_blobs_are_not_counted():
+    """From CROWD people tracked on, blobs merge and split people, so HOG looks around
+    each track at every frame and only HOG's people are counted; with fewer, blobs carry
+    the tracks and HOG looks one frame in three at most."""
+    import cv2
+
+    from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
+
+    rng = np.random.default_rng(7)
+    room = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    people = np.array([[60 + 200 * i, 200, 120 + 200 * i, 360] for i in range(3)], np.float32)
+    crowd = room.copy()
+    for x1, y1, x2, y2 in people.astype(int):
+        crowd[y1:y2, x1:x2] //= 2
+
+    def watch(tracked):
+        fused = FusedPersonDetector(HogPersonDetector(100), MotionPersonDetector(100), 12)
+        for _ in range(13):
+            fused.detect(room)
+        searched = []
+        search = fused.hog.search
+        fused.hog.search = lambda image, around, *a, **kwargs: (
+            searched.append(np.asarray(around)) or search(image, around, *a, **kwargs)
+        )
+        found = [fused.detect(crowd, tracked, tracked) for _ in range(6)]
+        return searched, found
+
+    assert FusedPersonDetector.CROWD == len(people)
+    searched, found = watch(people)
+    assert len(searched) == 6 and all(f is not None for f in found)
+    for around in searched:  # every track, at every frame
+        assert all((np.abs(around - p).max(1) < 1).any() for p in people)
+    assert all(not len(f) for f in found)  # HOG finds nobody in dark boxes; blobs not counted
+    searched, found = watch(people[:2])
+    assert len(searched) <= 2
+    assert any(f is not None and len(f) for f in found)  # the blobs carry people
+
+
 def test_an_area_moving_across_two_tracked_people_is_explained_by_them_together():
     from workbench.people import _covered
 

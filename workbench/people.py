@@ -424,7 +424,10 @@ class FusedPersonDetector(PersonDetector):
     together) or moved at the last look too where the background showed nobody (a
     screen, a curtain), up to ``REST`` frames in a row are not looked at (``detect``
     returns None: the tracks stand), and the next look's background learns their worth
-    too.
+    too. From ``CROWD`` people tracked on, blobs merge and split them, so none of this
+    holds: at every frame, HOG looks around each track (at its scale), at every third
+    around each blob no track explains, at the whole picture every
+    ``HogPersonDetector.FULL_EVERY_S``; only HOG's people are counted.
     """
 
     name = "hog+motion"
@@ -433,6 +436,10 @@ class FusedPersonDetector(PersonDetector):
     HOG_EVERY = 3  # once blobs are used, HOG looks at every third frame looked at
     IDLE_LEARN_EVERY = 5
     REST = 2  # frames in a row not looked at while all that moves is explained
+    # from this many people tracked on, blobs merge and split them (a group walks as one
+    # blob): HOG looks around every track at every frame (docs/benchmarks.md: TUD-Campus
+    # played back and forth, people counted at 5 fps: count error 3.0 -> 1.4 a frame)
+    CROWD = 3
 
     def __init__(self, hog: HogPersonDetector, motion: MotionPersonDetector, warmup_frames: int):
         self.hog = hog
@@ -466,7 +473,13 @@ class FusedPersonDetector(PersonDetector):
                 self.motion.seen += 1  # the same still picture: it counts towards the warm-up
                 self.hog.last = near  # nobody
                 return Detections.empty()
-        if self.ready() and len(near) == self.looked_near > 0 and self.rested < self.REST:
+        crowd = len(near) >= self.CROWD
+        if (
+            self.ready()
+            and not crowd
+            and len(near) == self.looked_near > 0
+            and self.rested < self.REST
+        ):
             # what moves is someone tracked, or moved at the last look too where the
             # background showed nobody (a screen, a curtain)
             held = _covered(moving, near) >= self.EXPLAINED
@@ -481,6 +494,10 @@ class FusedPersonDetector(PersonDetector):
         self.nobody = moving[_inside(moving, blobs.xyxy) == 0]
         if not self.ready():
             return self.hog.look(image, moving, near, levels)
+        if crowd:  # each track at its size; when HOG's turn, each blob no track explains
+            new = blobs.xyxy[_covered(blobs.xyxy, near) < self.EXPLAINED] if hog_due else near[:0]
+            around = np.concatenate([new, near])
+            return self.hog.search(image, around, self.hog.due(), sized=True, levels=levels)
         # a tracked person still covered by a blob is still there: HOG need not look again,
         # nor where they (one or several together) move, nor at the whole picture (whoever
         # stands still differs from the background); it looks for lost tracks and around
