@@ -359,6 +359,40 @@ def test_in_a_crowd_hog_looks_around_every_track_at_every_frame_and_blobs_are_no
     assert any(f is not None and len(f) for f in found)  # the blobs carry people
 
 
+def test_in_a_crowd_lost_tracks_and_background_subtraction_wait_for_hogs_turn():
+    """Between HOG's turns in a crowd, the people seen within LOST_S are looked for and
+    the others (people who left, or whom HOG cannot see) are not; background subtraction
+    is not run then either, and learns those frames' worth at HOG's turn."""
+    import cv2
+
+    from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
+
+    rng = np.random.default_rng(7)
+    room = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    people = np.array([[40 + 150 * i, 200, 100 + 150 * i, 360] for i in range(4)], np.float32)
+    crowd = room.copy()
+    for x1, y1, x2, y2 in people.astype(int):
+        crowd[y1:y2, x1:x2] //= 2
+    fused = FusedPersonDetector(HogPersonDetector(100), MotionPersonDetector(100), 12)
+    for _ in range(13):
+        fused.detect(room)
+    searched, learnt = [], []
+    search, blobs = fused.hog.search, fused.motion.blobs
+    fused.hog.search = lambda image, around, *a, **kw: (
+        searched.append(np.asarray(around)) or search(image, around, *a, **kw)
+    )
+    fused.motion.blobs = lambda small, s, frames=1: learnt.append(frames) or blobs(small, s, frames)
+    unseen = np.array([0.0, 0.0, FusedPersonDetector.LOST_S, 1.0], np.float32)  # the last: lost
+    for _ in range(6):
+        assert fused.detect(crowd, people, people, unseen) is not None
+    assert len(searched) == 6
+    lost = [(np.abs(around - people[3]).max(1) < 1).any() for around in searched]
+    assert sum(lost) == 2 == len(learnt)  # at HOG's turns only
+    assert sum(learnt) + fused.unlearnt == 6  # every frame's worth, learnt or to learn
+    for around in searched:  # the others at every frame
+        assert all((np.abs(around - p).max(1) < 1).any() for p in people[:3])
+
+
 def test_an_area_moving_across_two_tracked_people_is_explained_by_them_together():
     from workbench.people import _covered
 

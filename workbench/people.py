@@ -70,12 +70,17 @@ class PersonDetector(ABC):
 
     @abstractmethod
     def detect(
-        self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        tracked: np.ndarray | None = None,
+        moving: np.ndarray | None = None,
+        unseen: np.ndarray | None = None,
     ) -> Detections | None:
         """People in ``image``: boxes in its pixels, scores in 0..1. ``tracked``: boxes
         where people are being tracked (a detector that searches parts of the picture
         searches there too); ``moving``: boxes where something moved, if the caller has
-        them (``workbench.motion``; else a detector that needs them finds them). None: the
+        them (``workbench.motion``; else a detector that needs them finds them); ``unseen``:
+        for each tracked box, seconds since the person was last detected. None: the
         detector did not look at this frame, the tracked people stand as they were."""
 
 
@@ -206,7 +211,11 @@ class HogPersonDetector(PersonDetector):
         self.last = np.zeros((0, 4), np.float32)  # last frame's people
 
     def detect(
-        self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        tracked: np.ndarray | None = None,
+        moving: np.ndarray | None = None,
+        unseen: np.ndarray | None = None,
     ) -> Detections:
         if moving is None:
             moving = self.motion.update(image)
@@ -372,7 +381,11 @@ class MotionPersonDetector(PersonDetector):
         self.share = 1.0  # of the last picture that differed from the background
 
     def detect(
-        self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        tracked: np.ndarray | None = None,
+        moving: np.ndarray | None = None,
+        unseen: np.ndarray | None = None,
     ) -> Detections:
         return self.blobs(*shrink(pyramid(image)))
 
@@ -425,9 +438,10 @@ class FusedPersonDetector(PersonDetector):
     screen, a curtain), up to ``REST`` frames in a row are not looked at (``detect``
     returns None: the tracks stand), and the next look's background learns their worth
     too. From ``CROWD`` people tracked on, blobs merge and split them, so none of this
-    holds: at every frame, HOG looks around each track (at its scale), at every third
-    around each blob no track explains, at the whole picture every
-    ``HogPersonDetector.FULL_EVERY_S``; only HOG's people are counted.
+    holds: at every frame, HOG looks around each track seen within ``LOST_S`` (at its
+    scale); at every third, around every track and each blob no track explains (only
+    then is background subtraction run, learning the frames between too); at the whole
+    picture every ``HogPersonDetector.FULL_EVERY_S``; only HOG's people are counted.
     """
 
     name = "hog+motion"
@@ -440,6 +454,9 @@ class FusedPersonDetector(PersonDetector):
     # blob): HOG looks around every track at every frame (docs/benchmarks.md: TUD-Campus
     # played back and forth, people counted at 5 fps: count error 3.0 -> 1.4 a frame)
     CROWD = 3
+    # ... around those seen this recently (seconds); around the others (people who left,
+    # or whom HOG cannot see: cut off by the picture's edge) at every third frame only
+    LOST_S = 0.2
 
     def __init__(self, hog: HogPersonDetector, motion: MotionPersonDetector, warmup_frames: int):
         self.hog = hog
@@ -448,6 +465,7 @@ class FusedPersonDetector(PersonDetector):
         self.idle = 0  # empty frames in a row
         self.frames = 0  # frames looked at (empty and rested ones aside)
         self.rested = 0  # frames in a row not looked at
+        self.unlearnt = 0  # frames looked at whose worth the background has not learnt yet
         self.looked_near = 0  # people tracked at the last look
         self.nobody = np.zeros((0, 4), np.float32)  # moving areas without blobs at the last look
 
@@ -460,7 +478,11 @@ class FusedPersonDetector(PersonDetector):
         return self.motion.seen >= self.motion.WARMUP and self.motion.share <= self.MAX_MOVING
 
     def detect(
-        self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        tracked: np.ndarray | None = None,
+        moving: np.ndarray | None = None,
+        unseen: np.ndarray | None = None,
     ) -> Detections | None:
         if moving is None:
             moving = self.hog.motion.update(image)
@@ -489,13 +511,21 @@ class FusedPersonDetector(PersonDetector):
         self.frames += 1
         hog_due = not self.frames % self.HOG_EVERY
         levels = pyramid(image)
-        blobs = self.motion.blobs(*shrink(levels), frames=1 + self.rested)
-        self.rested, self.looked_near = 0, len(near)
+        if crowd and not hog_due and self.ready():
+            # between HOG's turns a crowd's blobs are not used: the background learns this
+            # frame's worth at the next turn; HOG looks around the people seen of late
+            self.unlearnt += 1
+            self.rested, self.looked_near = 0, len(near)
+            if unseen is not None and len(unseen) == len(near):
+                near = near[np.asarray(unseen) <= self.LOST_S]
+            return self.hog.search(image, near, self.hog.due(), sized=True, levels=levels)
+        blobs = self.motion.blobs(*shrink(levels), frames=1 + self.rested + self.unlearnt)
+        self.rested, self.unlearnt, self.looked_near = 0, 0, len(near)
         self.nobody = moving[_inside(moving, blobs.xyxy) == 0]
         if not self.ready():
             return self.hog.look(image, moving, near, levels)
-        if crowd:  # each track at its size; when HOG's turn, each blob no track explains
-            new = blobs.xyxy[_covered(blobs.xyxy, near) < self.EXPLAINED] if hog_due else near[:0]
+        if crowd:  # HOG's turn: every track at its size, and each blob no track explains
+            new = blobs.xyxy[_covered(blobs.xyxy, near) < self.EXPLAINED]
             around = np.concatenate([new, near])
             return self.hog.search(image, around, self.hog.due(), sized=True, levels=levels)
         # a tracked person still covered by a blob is still there: HOG need not look again,
@@ -593,7 +623,11 @@ class DnnPersonDetector(PersonDetector):
             ) from None
 
     def detect(
-        self, image: np.ndarray, tracked: np.ndarray | None = None, moving: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        tracked: np.ndarray | None = None,
+        moving: np.ndarray | None = None,
+        unseen: np.ndarray | None = None,
     ) -> Detections:
         size = self.spec.input_size
         h, w = image.shape[:2]

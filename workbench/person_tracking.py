@@ -39,7 +39,8 @@ class PersonTracker:
         """Detect people in ``image`` (searching around where tracks are and ``moving``
         boxes, if given) and track them; if the detector did not look, the tracks as they
         were."""
-        dets = detector.detect(image, self.boxes(), moving)
+        unseen = np.array([t.time_since_update_seconds for t in self._bt.tracks], np.float32)
+        dets = detector.detect(image, self.boxes(), moving, unseen)
         return self._last if dets is None else self.update(dets, ts)
 
     def boxes(self) -> np.ndarray:
