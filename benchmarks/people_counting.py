@@ -237,7 +237,7 @@ def generalization(shared: Path, models_dir: Path) -> None:
     person and HOG's scale carry to other cameras. ``zoom 1.0`` is the original re-encoded
     (the encoding alone moves the figures)."""
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, k in [("zoom", 1.0), ("zoom", 0.5), ("zoom", 0.7), ("zoom", 1.5), ("wide", 1.5), ("wide", 2.0)]:  # fmt: skip
+        for kind, k in [("zoom", 1.0), ("zoom", 0.5), ("zoom", 0.6), ("zoom", 0.7), ("zoom", 1.5), ("wide", 1.5), ("wide", 2.0)]:  # fmt: skip
             video, truth = resized_tud(shared / "tud-campus", Path(tmp), kind, k)
             for det in detectors(models_dir):
                 r = audit_counting(video, truth, config_for(det, models_dir))

@@ -213,6 +213,8 @@ def test_hog_searches_a_picture_sized_for_the_smallest_person(min_person_px, sea
 
     assert smallest_person(None, 480) == smallest_person(None, 720) == 120
     assert smallest_person(None, 1080) == 180 and smallest_person(90, 1080) == 90
+    # a small picture: never more than a third of its height (320x240: 80 px, not 120)
+    assert smallest_person(None, 360) == 120 and smallest_person(None, 240) == 80
     hog = HogPersonDetector(min_person_px)
     hog.hog = _Counting(hog.hog, "detectMultiScale")
     hog.search(np.zeros((1080, 1920, 3), np.uint8), np.zeros((0, 4)), whole=True)

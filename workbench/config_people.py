@@ -72,7 +72,7 @@ class PeopleConfig(_Strict):
         None,
         ge=24,
         le=2000,
-        description="Smallest person height (pixels of the camera's picture) to look for; default a sixth of the picture's height, at least 120 (180 at 1080p). Detection time grows with (default / this)^2: lower it for wide views of small people.",
+        description="Smallest person height (pixels of the camera's picture) to look for; default a sixth of the picture's height, at least 120 but at most a third of the height (180 at 1080p, 80 at 240 rows). Detection time grows with (default / this)^2: lower it for wide views of small people.",
     )
     detect_fps: float = Field(
         5.0,

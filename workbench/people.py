@@ -44,9 +44,12 @@ HOG_HIT_THRESHOLD = 1.0  # SVM margin to accept (OpenCV's own HOG sample uses 1.
 HOG_PYRAMID = 1.1  # scale step between person sizes (1.15, 1.2: IDF1 on TUD 0.64 -> 0.52, 0.60)
 # without min_person_px: people a sixth of the picture's height and taller (someone ~10 m
 # from a 90-degree camera), at least 120 px (tuned on TUD's 480 rows); at 1080p 180 px, so
-# HOG runs on 768x432, not 1152x648 (docs/benchmarks.md: the walkway clip)
+# HOG runs on 768x432, not 1152x648 (docs/benchmarks.md: the walkway clip). But never
+# more than a third of the height: a 320x240 substream's people are 60-150 px (TUD at
+# half size: count error 3.3 -> 1.5 a frame, docs/benchmarks.md, people counting round 11)
 MIN_PERSON_PX = 120
 PERSON_SHARE = 1 / 6
+MAX_PERSON_SHARE = 1 / 3
 # pedestrian width / height in the MOT and Caltech annotations: used to split blobs
 PERSON_ASPECT = 0.41
 # background subtraction runs on a copy this many rows high (256x144 for 16:9 video: at
@@ -60,7 +63,8 @@ MOTION_HISTORY_S = 300  # a person standing still fades into the background afte
 
 def smallest_person(min_person_px: int | None, rows: float) -> float:
     """Height (pixels) of the smallest person to look for in a picture ``rows`` high."""
-    return float(min_person_px or max(MIN_PERSON_PX, rows * PERSON_SHARE))
+    least = min(MIN_PERSON_PX, rows * MAX_PERSON_SHARE)
+    return float(min_person_px or max(least, rows * PERSON_SHARE))
 
 
 class PersonDetector(ABC):
