@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 
 from workbench.store import Store
@@ -19,14 +20,35 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def start_ingest(store: Path, *more: str) -> subprocess.Popen:
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """The clip five times over in one file (46 s): an ingest that lasts long enough to be
+    read during and killed midway, however fast the 9 s clip alone is (1.5 s on a quiet
+    machine: the first flush, 2 s after the first frame, would come after the last)."""
+    cap = cv2.VideoCapture(str(CLIP))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(got[1])
+    cap.release()
+    out = tmp_path_factory.mktemp("clip") / "long.mp4"
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    for _ in range(5):
+        for frame in frames:
+            writer.write(frame)
+    writer.release()
+    return out
+
+
+def start_ingest(store: Path, video: Path, *more: str) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "workbench.cli",
             "ingest",
-            str(CLIP),
+            str(video),
             *more,
             "--camera",
             "door",
@@ -46,14 +68,10 @@ def count(store: Store, table: str = "sightings") -> int:
     return int(store.query(f"SELECT count(*) AS n FROM {table}").n[0])
 
 
-def test_reader_sees_rows_during_ingest_without_errors(tmp_path):
+def test_reader_sees_rows_during_ingest_without_errors(tmp_path, long_clip):
     root = tmp_path / "store"
     store = Store(root)
-    # the clip twice, one after the other: an ingest that lasts long enough to be read
-    # during, however fast the 9 s clip alone is processed
-    again = tmp_path / "again.mp4"
-    again.write_bytes(CLIP.read_bytes())
-    proc = start_ingest(root, str(again), "--workers", "1")
+    proc = start_ingest(root, long_clip)
     seen: list[tuple[float, int]] = []
     errors = []
     t0 = time.monotonic()
@@ -79,16 +97,16 @@ def test_reader_sees_rows_during_ingest_without_errors(tmp_path):
     assert count(store) >= seen[-1][1]
 
 
-def test_killed_ingest_leaves_consistent_store_and_rerun_matches(tmp_path):
+def test_killed_ingest_leaves_consistent_store_and_rerun_matches(tmp_path, long_clip):
     clean_root = tmp_path / "clean"
-    clean = start_ingest(clean_root)
+    clean = start_ingest(clean_root, long_clip)
     assert clean.wait(120) == 0
     expected = {
         t: count(Store(clean_root), t) for t in ("sightings", "tracks", "visits", "customers")
     }
 
     root = tmp_path / "store"
-    proc = start_ingest(root)
+    proc = start_ingest(root, long_clip)
     t0 = time.monotonic()
     while not list(root.glob("events/sightings/**/*.parquet")) and time.monotonic() - t0 < 60:
         time.sleep(0.2)
@@ -100,7 +118,7 @@ def test_killed_ingest_leaves_consistent_store_and_rerun_matches(tmp_path):
     assert store.query("SELECT status FROM runs").status.tolist() == ["running"]
     store.query("SELECT * FROM visits")  # every view still answers
 
-    rerun = start_ingest(root)
+    rerun = start_ingest(root, long_clip)
     assert rerun.wait(120) == 0
     got = {t: count(Store(root), t) for t in expected}
     assert got == expected
