@@ -171,6 +171,25 @@ def test_track_ids_survive_short_occlusions(hidden_s, same_id):
     assert (len(set(ids)) == 1) == same_id
 
 
+def test_a_hidden_persons_predicted_box_keeps_its_shape():
+    """Someone found twice at 25 fps, the second box half as tall (HOG read the whole
+    person, then their upper half), then hidden: while they are still counted from the
+    track's prediction, its box is a person's, not one shrinking through zero height."""
+    from workbench.detections import Detections
+    from workbench.person_tracking import PersonTracker
+
+    tracker = PersonTracker(fps=25, max_gap_s=1.0)
+    sure = np.array([0.9], np.float32)
+    tracker.update(Detections(np.array([[200, 100, 280, 300]], np.float32), sure), 0.0)
+    tracker.update(Detections(np.array([[220, 100, 260, 200]], np.float32), sure), 0.04)
+    heights = []
+    for i in range(2, 9):
+        out = tracker.update(Detections.empty(), i / 25)
+        heights += (out.xyxy[:, 3] - out.xyxy[:, 1]).tolist()
+    assert len(heights) >= 6  # counted while hidden for up to 0.3 s
+    assert min(heights) > 50 and max(heights) < 400
+
+
 def test_a_sure_detection_is_counted_at_once_a_weak_one_on_its_second_sighting():
     """At 5 fps someone the detector finds every other frame must still be counted."""
     from workbench.detections import Detections

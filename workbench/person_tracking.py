@@ -24,6 +24,7 @@ class PersonTracker:
         from trackers import ByteTrackTracker
 
         self._last = Detections.empty()  # the tracks as of the last update
+        self._size: dict[int, np.ndarray] = {}  # track id -> (w, h) when last detected
         self._bt = ByteTrackTracker(
             lost_track_buffer=max(1, round(max_gap_s * 30)),  # counted in 30 fps frames
             frame_rate=fps,
@@ -61,12 +62,15 @@ class PersonTracker:
         xyxy = [out.xyxy[keep]]
         score = [np.asarray(out.confidence)[keep]]
         ids = [out.tracker_id[keep]]
+        held = {t.tracker_id for t in self._bt.tracks}
+        self._size = {i: s for i, s in self._size.items() if i in held}
+        self._size.update(zip(ids[0].tolist(), xyxy[0][:, 2:] - xyxy[0][:, :2]))
         coasting = [
             t for t in self._bt.tracks
             if t.tracker_id >= 0 and 0 < t.time_since_update_seconds <= self.COAST_S
         ]  # fmt: skip
         if coasting:
-            xyxy.append(np.array([t.get_state_bbox() for t in coasting]))
+            xyxy.append(np.array([self._coast_box(t) for t in coasting]))
             score.append(np.zeros(len(coasting)))
             ids.append(np.array([t.tracker_id for t in coasting]))
         self._last = Detections(
@@ -75,6 +79,18 @@ class PersonTracker:
             np.concatenate(ids).astype(np.int64),
         )
         return self._last
+
+    def _coast_box(self, track) -> np.ndarray:
+        """Where a track not seen this frame is predicted to be, as large as it was when
+        last seen. (The filter moves each corner on its own: a track whose first two boxes
+        shrank, HOG's whole person then their upper half, was predicted through zero
+        height within 0.3 s and counted as a person of negative height.)"""
+        box = track.get_state_bbox()
+        size = self._size.get(track.tracker_id)
+        if size is None:
+            return box
+        centre = (box[:2] + box[2:]) / 2
+        return np.concatenate([centre - size / 2, centre + size / 2])
 
     def _confirm_sure(self, out) -> None:
         """Give an id now to each track this update started from a ``SURE`` detection."""
