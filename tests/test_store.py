@@ -128,6 +128,31 @@ def test_partitions_by_local_date(tmp_path):
     assert Store(tmp_path).config.timezone == "Asia/Kolkata"
 
 
+def test_rows_are_written_as_given_nan_as_null_and_a_bad_row_is_named(store):
+    """Rows go to Arrow straight from the writer's dicts: one file per local date, numpy
+    numbers as numbers, a NaN as SQL's null (averages skip it), extra keys ignored; a row
+    without a column or with the wrong kind of value is a clear error, not a lost row."""
+    import numpy as np
+
+    rows = [
+        track("A", 0) | {"quality": np.float32(0.5), "sightings": np.int64(4), "note": "x"},
+        track("B", 60) | {"quality": float("nan")},
+        track("C", 86400),  # the next day
+    ]
+    write_run(store, rows)
+    days = sorted(p.parent.parent.name for p in store.event_files("tracks"))
+    assert days == ["date=2026-03-01", "date=2026-03-02"]
+    got = store.query(
+        "SELECT count(*) AS n, count(quality) AS q, avg(quality) AS avg_q, sum(sightings) AS s "
+        "FROM tracks"
+    ).iloc[0]
+    assert (got["n"], got["q"], got["avg_q"], got["s"]) == (3, 2, pytest.approx(0.65), 10)
+    with pytest.raises(StoreError, match="tracks: rows lack columns.*customer_id"):
+        write_run(store, [{k: v for k, v in track("D", 0).items() if k != "customer_id"}])
+    with pytest.raises(StoreError, match="tracks: rows do not fit"):
+        write_run(store, [track("E", 0) | {"sightings": "many"}])
+
+
 def test_no_temp_files_left_and_compaction_keeps_rows(store):
     with RunWriter(store, "file:door:a.mp4", "door", "a.mp4", "video") as w:
         for i in range(5):

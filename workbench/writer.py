@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-import pandas as pd
-
 from workbench.schema import EVENTS
 from workbench.store import Store
 
@@ -117,9 +115,7 @@ class RunWriter:
             self._register(finished=False)
         for table, rows in self._buffers.items():
             if rows:
-                df = pd.DataFrame.from_records(rows)
-                df["run_id"] = self.run_id
-                self.store.write_events(table, df, self.run_id, self._seq)
+                self.store.write_events(table, rows, self.run_id, self._seq)
                 self._seq += 1
                 self.rows_written[table] += len(rows)
                 self._buffers[table] = []
