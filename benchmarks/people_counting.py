@@ -14,7 +14,7 @@ presence periods found in the Intel one-by-one video against its derived_visits.
 the count per frame against them (1 inside a visit, 0 outside); and the count per frame
 in the store-aisle preview GIF against a count by eye (AISLE_TRUTH).
 
-generalization: the audit (every frame) on TUD-Campus rescaled and widened, so people are
+generalization: the audit (every frame) on TUD-Campus rescaled, widened and made distant, so people are
 other sizes than in the clip the constants were tuned on (``resized_tud``).
 
 overhead: the same clips ingested with people counting off and on (each detector),
@@ -203,7 +203,9 @@ def accuracy(shared: Path, models_dir: Path) -> None:
 def resized_tud(tud: Path, out: Path, kind: str, k: float) -> tuple[Path, Path]:
     """TUD-Campus with people of other sizes, and its truth: ``zoom`` scales the picture by
     ``k``; ``wide`` puts it unscaled in a grey picture ``k`` times as large (a wider view
-    of the same people). People are 129-310 px tall in the original."""
+    of the same people); ``far`` scales it by ``k`` inside a grey picture of the original's
+    size (people ``k`` times as tall in the same 640x480: a camera further away, or higher
+    up). People are 129-310 px tall in the original."""
     frames = tud_frames(tud)
     gt = pd.read_csv(tud / "gt" / "gt.txt", header=None)
     h, w = frames[0].shape[:2]
@@ -211,6 +213,18 @@ def resized_tud(tud: Path, out: Path, kind: str, k: float) -> tuple[Path, Path]:
     if kind == "zoom":
         gt[[2, 3, 4, 5]] *= [size[0] / w, size[1] / h, size[0] / w, size[1] / h]
         frames = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    elif kind == "far":
+        x0, y0 = (w - size[0]) // 2, (h - size[1]) // 2
+        gt[[2, 3, 4, 5]] *= [size[0] / w, size[1] / h, size[0] / w, size[1] / h]
+        gt[2] += x0
+        gt[3] += y0
+        far = []
+        for f in frames:
+            canvas = np.full((h, w, 3), 110, np.uint8)
+            small = cv2.resize(f, size, interpolation=cv2.INTER_AREA)
+            canvas[y0 : y0 + size[1], x0 : x0 + size[0]] = small
+            far.append(canvas)
+        frames, size = far, (w, h)
     else:
         x0, y0 = (size[0] - w) // 2, (size[1] - h) // 2
         gt[2] += x0
@@ -237,7 +251,7 @@ def generalization(shared: Path, models_dir: Path) -> None:
     person and HOG's scale carry to other cameras. ``zoom 1.0`` is the original re-encoded
     (the encoding alone moves the figures)."""
     with tempfile.TemporaryDirectory() as tmp:
-        for kind, k in [("zoom", 1.0), ("zoom", 0.5), ("zoom", 0.6), ("zoom", 0.7), ("zoom", 1.5), ("wide", 1.5), ("wide", 2.0)]:  # fmt: skip
+        for kind, k in [("zoom", 1.0), ("zoom", 0.5), ("zoom", 0.6), ("zoom", 0.7), ("zoom", 1.5), ("wide", 1.5), ("wide", 2.0), ("far", 0.7), ("far", 0.5), ("far", 0.4)]:  # fmt: skip
             video, truth = resized_tud(shared / "tud-campus", Path(tmp), kind, k)
             for det in detectors(models_dir):
                 r = audit_counting(video, truth, config_for(det, models_dir))
