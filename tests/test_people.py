@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -128,7 +129,6 @@ def test_hog_searches_only_where_something_moved_or_someone_is_tracked():
 def test_blobs_add_people_hog_misses_on_a_fixed_camera_once_its_background_is_learnt():
     """A dark shape HOG does not take for a person: reported as a person (a score that can
     start a track) only once the background is learnt and while the camera stays still."""
-    import cv2
 
     from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
 
@@ -244,7 +244,6 @@ def test_an_empty_scene_costs_only_the_motion_picture():
     """Once the background is learnt, a frame where nothing moves and nobody is tracked
     skips background subtraction (but for one in IDLE_LEARN_EVERY) and HOG; someone who
     walks in is found at once."""
-    import cv2
 
     from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
 
@@ -273,7 +272,6 @@ def test_a_tracked_person_who_moves_only_within_their_box_is_looked_at_one_frame
     """Once someone is tracked and nothing moves outside them, two frames in three are not
     looked at (the track stands, still counted); new motion elsewhere is looked at on the
     next frame, and again only once the background shows someone there."""
-    import cv2
 
     from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
     from workbench.person_tracking import PersonTracker
@@ -313,7 +311,6 @@ def test_hog_looks_where_something_new_stands_out_from_the_background_not_all_th
     explains and that touch a moving area, not the whole moving area: a moving box over
     the whole picture (a camera that sways, trees in wind) with one newcomer in it is
     searched around the newcomer only."""
-    import cv2
 
     from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
 
@@ -346,7 +343,6 @@ def test_in_a_crowd_hog_looks_around_every_track_at_every_frame_and_blobs_are_no
     """From CROWD people tracked on, blobs merge and split people, so HOG looks around
     each track at every frame and only HOG's people are counted; with fewer, blobs carry
     the tracks and HOG looks one frame in three at most."""
-    import cv2
 
     from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
 
@@ -384,7 +380,6 @@ def test_in_a_crowd_lost_tracks_and_background_subtraction_wait_for_hogs_turn():
     """Between HOG's turns in a crowd, the people seen within LOST_S are looked for and
     the others (people who left, or whom HOG cannot see) are not; background subtraction
     is not run then either, and learns those frames' worth at HOG's turn."""
-    import cv2
 
     from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
 
@@ -439,6 +434,35 @@ def test_audit_counting_on_tud_campus():
     # measured: count_mae 0.93, idf1 0.639, mota 0.501 (docs/benchmarks.md); margins for noise
     assert r["count_mae"] <= 1.1 and r["idf1"] >= 0.58 and r["mota"] >= 0.42
     assert r["crossings_true"] == 5 and abs(r["crossings_pred"] - r["crossings_true"]) <= 2
+    # TUD's people are 129-310 px tall: none under the 120 px looked for at 480 rows
+    assert r["smallest_person_px"] == 120 and r["truth_below_smallest"] == 0.0
+
+
+@needs_tud
+def test_audit_counting_says_when_the_truths_people_are_too_small_to_be_looked_for(tmp_path):
+    """TUD-Campus at half size in the middle of a 640x480 picture (a camera further away):
+    most people are now under the 120 px looked for, and the audit says what to set."""
+    cap, frames = cv2.VideoCapture(str(TUD / "TUD-Campus.mp4")), []
+    while (got := cap.read())[0]:
+        canvas = np.full((480, 640, 3), 110, np.uint8)
+        canvas[120:360, 160:480] = cv2.resize(got[1], (320, 240), interpolation=cv2.INTER_AREA)
+        frames.append(canvas)
+    video = tmp_path / "far.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25, (640, 480))
+    for frame in frames[:25]:
+        writer.write(frame)
+    writer.release()
+    truth = pd.read_csv(TUD / "gt" / "gt.txt", header=None)
+    truth = truth[truth[0] <= 25]
+    truth[[2, 3, 4, 5]] *= 0.5
+    truth[2] += 160
+    truth[3] += 120
+    truth.to_csv(tmp_path / "far.txt", header=False, index=False)
+    result = run("audit", "counting", video, "--truth", tmp_path / "far.txt")
+    assert result.exit_code == 0, result.output
+    below = float(result.output.split("truth_below_smallest: ")[1].split()[0])
+    assert below > 0.5  # people 65-155 px tall
+    assert "set people.min_person_px in the config for this camera" in result.output
 
 
 @needs_intel
@@ -516,7 +540,6 @@ def test_around_a_person_hog_looks_at_that_persons_size_and_finds_them():
     person, not the picture scaled for the smallest person anywhere: the people it finds
     in the whole picture of a TUD frame it finds again around their own boxes, looking
     at fewer pixels."""
-    import cv2
 
     from workbench.people import HogPersonDetector
 
@@ -542,7 +565,6 @@ def test_hog_searches_a_crowd_once_and_ignores_boxes_turned_inside_out():
     neighbours in a crowd) are searched as one part where that costs fewer pixels; a
     lost track's box the tracker predicted inside out is not searched at all. The
     people are found as before."""
-    import cv2
 
     from workbench.people import HogPersonDetector
 
@@ -568,7 +590,6 @@ def test_hog_searches_a_crowd_once_and_ignores_boxes_turned_inside_out():
 
 
 def test_scaled_copies_come_from_the_pyramid_and_match_a_direct_resize():
-    import cv2
 
     from workbench.people import pyramid, scaled
 

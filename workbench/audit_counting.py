@@ -19,7 +19,7 @@ from workbench.config_people import LineConfig
 from workbench.counting import LineCounter, foot_points
 from workbench.detections import box_iou
 from workbench.errors import WorkbenchError
-from workbench.people import make_detector
+from workbench.people import make_detector, smallest_person
 from workbench.person_tracking import PersonTracker
 from workbench.sources import open_source
 
@@ -77,9 +77,10 @@ def track_video(
     cfg = config.people
     detector = make_detector(cfg, Path(cfg.models_dir), source.fps / step)
     tracker = PersonTracker(source.fps / step, cfg.track_max_gap_s)
-    rows, frames, busy = [], [], 0.0
+    rows, frames, busy, height = [], [], 0.0, 0
     try:
         for frame in source.frames(step):
+            height = height or frame.image.shape[0]
             t0 = time.perf_counter()
             dets = tracker.follow(detector, frame.image, frame.index / source.fps)
             busy += time.perf_counter() - t0
@@ -95,6 +96,10 @@ def track_video(
         "video_fps": source.fps,
         "detector": detector.name if detector.name != "dnn" else f"dnn:{detector.spec.name}",
         "ms_per_frame": round(1000 * busy / max(1, len(frames)), 1),
+        # people shorter than this are not looked for (a network has no such floor)
+        "smallest_person_px": None
+        if detector.name == "dnn" or not height
+        else round(smallest_person(cfg.min_person_px, height)),
         "processed": frames,
     }
     return pd.DataFrame(rows, columns=["frame", "id", "x1", "y1", "x2", "y2"]), facts
@@ -158,6 +163,10 @@ def audit_counting(
     pred, facts = track_video(video, config, fps)
     frames = facts.pop("processed")
     result = {**facts, **score(gt, pred, frames)}
+    if facts["smallest_person_px"] is not None:
+        scored = gt[gt["frame"].isin(set(frames))]
+        short = (scored["y2"] - scored["y1"]) < facts["smallest_person_px"]
+        result["truth_below_smallest"] = round(float(short.mean()), 3) if len(scored) else 0.0
     if line is not None:
         cfg = audit_line(line)
         confirm = config.people.confirm_s

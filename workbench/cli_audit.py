@@ -8,6 +8,9 @@ import click
 
 from workbench.config import Config, config_path, load_config
 
+# the audit warns when this share of the truth's people are under the smallest size looked for
+SHORT_WARNING = 0.2
+
 
 @click.group()
 def audit():
@@ -99,7 +102,9 @@ def counting(ctx, video, truth, line, detector, model, fps, as_json):
 
     Prints frames, people_true, people_pred (distinct tracks), count_mae (people in
     frame, mean absolute error), mota and idf1 (py-motmetrics, IoU >= 0.5), and with
-    --line, crossings_true and crossings_pred.
+    --line, crossings_true and crossings_pred. Also the smallest person height looked
+    for and the share of the truth's boxes below it, with a note when that is a fifth
+    or more (people.min_person_px is the remedy).
     """
     from workbench.audit_counting import audit_counting
 
@@ -115,3 +120,10 @@ def counting(ctx, video, truth, line, detector, model, fps, as_json):
         return
     for k, v in result.items():
         click.echo(f"{k}: {v}")
+    if result.get("truth_below_smallest", 0) >= SHORT_WARNING:
+        click.echo(
+            f"note: {result['truth_below_smallest']:.0%} of the people in the truth are shorter "
+            f"than the smallest person looked for ({result['smallest_person_px']} px); set "
+            "people.min_person_px in the config for this camera (detection time grows with "
+            "the square of how much lower)"
+        )
