@@ -19,7 +19,8 @@ from workbench.config import Config
 from workbench.detections import box_iou
 from workbench.errors import ModelError
 from workbench.models import MODELS, find_model
-from workbench.people import DnnPersonDetector, decode_ssd, decode_yolo, make_detector
+from workbench.people import make_detector
+from workbench.people_net import DnnPersonDetector, decode_ssd, decode_yolo
 from workbench.store import Store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -81,8 +82,12 @@ def test_yolo_and_ssd_outputs_decode_to_person_boxes():
 
 
 def test_missing_or_broken_models_say_what_to_do(tmp_path):
-    with pytest.raises(ModelError, match="yolo11n.onnx missing.*yolo export"):
+    with pytest.raises(
+        ModelError, match="centernet.json, .*centernet.bin missing.*--fetch centernet"
+    ):
         find_model(tmp_path)
+    with pytest.raises(ModelError, match="yolo11n.onnx missing.*yolo export"):
+        find_model(tmp_path, "yolo11n")
     with pytest.raises(ModelError, match="unknown model 'yolo99'"):
         find_model(tmp_path, "yolo99")
     cfg = Config().people
@@ -101,7 +106,7 @@ def test_models_command_lists_supported_models(tmp_path):
     result = run("--config", config, "models", "--json")
     assert result.exit_code == 0, result.output
     status = {m["name"]: m["present"] for m in json.loads(result.output)["models"]}
-    assert status == {"yolo11n": True, "yolov8n": False, "mobilenet-ssd": False}
+    assert status == {"centernet": False, "yolo11n": True, "yolov8n": False, "mobilenet-ssd": False}
     text = run("--config", config, "models").output
     assert "mobilenet-ssd" in text and "github.com/chuanqi305" in text
 

@@ -86,7 +86,7 @@ def _line(ctx, param, value):
 )
 @click.option(
     "--detector",
-    type=click.Choice(["auto", "hog", "motion", "dnn"]),
+    type=click.Choice(["auto", "hog+motion", "hog", "motion", "dnn"]),
     help="Person detector (default: people.detector from the config).",
 )
 @click.option("--model", help="DNN model name for --detector dnn (see `workbench models`).")
@@ -125,5 +125,6 @@ def counting(ctx, video, truth, line, detector, model, fps, as_json):
             f"note: {result['truth_below_smallest']:.0%} of the people in the truth are shorter "
             f"than the smallest person looked for ({result['smallest_person_px']} px); set "
             "people.min_person_px in the config for this camera (detection time grows with "
-            "the square of how much lower)"
+            "the square of how much lower), or fetch a network, which has no such floor: "
+            "workbench models --fetch centernet"
         )

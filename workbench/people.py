@@ -25,7 +25,7 @@ import numpy as np
 from workbench.config_people import PeopleConfig
 from workbench.detections import Detections
 from workbench.errors import ModelError
-from workbench.models import MODELS, ModelSpec, find_model
+from workbench.models import MODELS, find_model
 from workbench.motion import LIGHTING_CHANGE, MotionDetector
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,30 @@ def _span(lo: float, hi: float, size: float, limit: int) -> tuple[float, float]:
     return lo, hi
 
 
+def regions_around(
+    boxes: np.ndarray,
+    w: int,
+    h: int,
+    margin: tuple[float, float],
+    least: tuple[float, float],
+    max_share: float,
+) -> list[tuple[int, int, int, int]]:
+    """Parts of a ``w`` x ``h`` picture around ``boxes`` (x1, y1, x2, y2): each grown by a
+    quarter of its size and at least ``margin`` (x, y), at least ``least`` in size where
+    the picture allows, merged where they overlap; the whole picture where together they
+    would cover more than ``max_share`` of it."""
+    grown = []
+    for x1, y1, x2, y2 in boxes.tolist():
+        gx, gy = max((x2 - x1) * 0.25, margin[0]), max((y2 - y1) * 0.25, margin[1])
+        ax, bx = _span(x1 - gx, x2 + gx, least[0], w)
+        ay, by = _span(y1 - gy, y2 + gy, least[1], h)
+        grown.append([ax, ay, bx, by])
+    regions = _merge_boxes(grown)
+    if sum((b[2] - b[0]) * (b[3] - b[1]) for b in regions) > max_share * w * h:
+        return [(0, 0, w, h)]
+    return [tuple(int(round(v)) for v in b) for b in regions]
+
+
 class HogPersonDetector(PersonDetector):
     """OpenCV's HOG people detector. ``min_person_px``: smallest person height to find
     (None: see ``smallest_person``); the picture is shrunk so that person fills the window.
@@ -303,18 +327,9 @@ class HogPersonDetector(PersonDetector):
 
     def _regions(self, boxes: np.ndarray, w: int, h: int) -> list[tuple[int, int, int, int]]:
         """Parts of a ``w`` x ``h`` picture to search around ``boxes``: room for a whole
-        person and the window's margin, merged where they overlap."""
-        grown = []
-        for x1, y1, x2, y2 in boxes.tolist():
-            gx = max((x2 - x1) * 0.25, HOG_WINDOW[0])
-            gy = max((y2 - y1) * 0.25, HOG_WINDOW[1] / 2)
-            ax, bx = _span(x1 - gx, x2 + gx, 2 * HOG_WINDOW[0], w)
-            ay, by = _span(y1 - gy, y2 + gy, 1.5 * HOG_WINDOW[1], h)
-            grown.append([ax, ay, bx, by])
-        regions = _merge_boxes(grown)
-        if sum((b[2] - b[0]) * (b[3] - b[1]) for b in regions) > self.MAX_REGIONS_SHARE * w * h:
-            return [(0, 0, w, h)]
-        return [tuple(int(round(v)) for v in b) for b in regions]
+        person and the window's margin."""
+        margin, least = (HOG_WINDOW[0], HOG_WINDOW[1] / 2), (2 * HOG_WINDOW[0], 1.5 * HOG_WINDOW[1])
+        return regions_around(boxes, w, h, margin, least, self.MAX_REGIONS_SHARE)
 
     def _sized_regions(
         self, levels: list[np.ndarray], boxes: np.ndarray, s: float
@@ -578,103 +593,19 @@ def _inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(np.prod(a[:, 2:] - a[:, :2], axis=1), 1e-9)
 
 
-def _rescore(conf: np.ndarray, at: float) -> np.ndarray:
-    """Map a network's confidence to 0..1 so that its usual threshold ``at`` becomes 0.5."""
-    conf = np.asarray(conf, np.float32)
-    return np.where(conf < at, 0.5 * conf / at, 0.5 + 0.5 * (conf - at) / (1 - at)).astype(
-        np.float32
-    )
-
-
-def decode_yolo(
-    out: np.ndarray, person_class: int, min_conf: float = 0.1
-) -> tuple[np.ndarray, np.ndarray]:
-    """Ultralytics YOLO (v8, 11) output (1, 4 + classes, anchors) -> person boxes xyxy and confidences."""
-    pred = out.reshape(out.shape[-2], out.shape[-1]).T
-    conf = pred[:, 4 + person_class]
-    pred, conf = pred[conf >= min_conf], conf[conf >= min_conf]
-    cx, cy, w, h = pred[:, 0], pred[:, 1], pred[:, 2], pred[:, 3]
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), conf
-
-
-def decode_ssd(
-    out: np.ndarray, person_class: int, min_conf: float = 0.1
-) -> tuple[np.ndarray, np.ndarray]:
-    """Caffe SSD ``detection_out`` (1, 1, n, 7: image, class, conf, x1, y1, x2, y2 in 0..1)."""
-    rows = out.reshape(-1, 7)
-    rows = rows[(rows[:, 1] == person_class) & (rows[:, 2] >= min_conf)]
-    return rows[:, 3:7].copy(), rows[:, 2].copy()
-
-
-class DnnPersonDetector(PersonDetector):
-    """A detection network from the models folder, run by OpenCV DNN on the CPU."""
-
-    name = "dnn"
-    NMS_IOU = 0.5
-
-    def __init__(self, spec: ModelSpec, folder: Path):
-        self.spec = spec
-        paths = spec.paths(folder)
-        try:
-            if spec.format == "ssd":
-                self.net = cv2.dnn.readNetFromCaffe(str(paths[1]), str(paths[0]))
-            else:
-                self.net = cv2.dnn.readNetFromONNX(str(paths[0]))
-        except cv2.error as exc:
-            raise ModelError(
-                f"{paths[0]}: OpenCV cannot load this {spec.name} file ({str(exc).strip().splitlines()[-1]}); "
-                f"get it again: {spec.source}"
-            ) from None
-
-    def detect(
-        self,
-        image: np.ndarray,
-        tracked: np.ndarray | None = None,
-        moving: np.ndarray | None = None,
-        unseen: np.ndarray | None = None,
-    ) -> Detections:
-        size = self.spec.input_size
-        h, w = image.shape[:2]
-        if self.spec.format == "ssd":
-            blob = cv2.dnn.blobFromImage(
-                cv2.resize(image, (size, size)), 1 / 127.5, (size, size), 127.5
-            )
-            self.net.setInput(blob)
-            boxes, conf = decode_ssd(self.net.forward(), self.spec.person_class)
-            boxes *= np.array([w, h, w, h], np.float32)
-            at = 0.3
-        else:  # letterbox: keep the aspect ratio, pad to a square
-            s = size / max(h, w)
-            canvas = np.full((size, size, 3), 114, np.uint8)
-            canvas[: round(h * s), : round(w * s)] = cv2.resize(image, (round(w * s), round(h * s)))
-            self.net.setInput(cv2.dnn.blobFromImage(canvas, 1 / 255, (size, size), swapRB=True))
-            boxes, conf = decode_yolo(self.net.forward(), self.spec.person_class)
-            boxes /= s
-            at = 0.25
-        if not len(boxes):
-            return Detections.empty()
-        boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
-        keep = cv2.dnn.NMSBoxes(
-            [[float(x1), float(y1), float(x2 - x1), float(y2 - y1)] for x1, y1, x2, y2 in boxes],
-            conf.astype(float).tolist(),
-            0.0,
-            self.NMS_IOU,
-        )
-        keep = np.asarray(keep, int).ravel()
-        return Detections(boxes[keep], _rescore(conf[keep], at))
-
-
 def make_detector(cfg: PeopleConfig, models_dir: Path, fps: float) -> PersonDetector:
     """The detector ``cfg.detector`` names (``auto``: a network when one is present, else
     HOG with background-subtraction blobs, which are used only where they are reliable)."""
     kind = cfg.detector
     if kind == "auto":
         present = [m for m in MODELS.values() if m.present(models_dir)]
-        kind = "dnn" if cfg.model is not None or present else "fused"
+        kind = "dnn" if cfg.model is not None or present else "hog+motion"
     if kind == "dnn":
+        from workbench.people_net import DnnPersonDetector
+
         spec = find_model(models_dir, cfg.model)
         log.info("person detector: %s from %s", spec.name, models_dir)
-        return DnnPersonDetector(spec, models_dir)
+        return DnnPersonDetector(spec, models_dir, fps)
     if kind == "motion":
         return MotionPersonDetector(cfg.min_person_px, history=round(MOTION_HISTORY_S * fps))
     if kind == "hog":
