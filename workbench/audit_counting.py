@@ -1,7 +1,10 @@
 """``workbench audit counting``: people detection, tracking and counting against ground truth.
 
 The truth is a MOTChallenge file (``frame,id,x,y,w,h,conf,...``, 1-based frames; rows
-with conf 0 are ignored; with 9 columns, as MOT16/17, only class 1, pedestrians).
+with conf 0 are ignored; with 9 columns, as MOT16/17/20, only class 1, pedestrians, is
+scored, and predictions on the distractor classes are left out, as MOTChallenge does).
+The video may be a MOTChallenge sequence folder (``seqinfo.ini``, frames in ``img1``), whose
+``gt/gt.txt`` is then the truth unless another is given.
 Tracking is scored with py-motmetrics (MOTA, IDF1: boxes match at IoU >= 0.5); the
 count is the number of tracked people in each frame against the true number.
 """
@@ -21,13 +24,14 @@ from workbench.detections import box_iou
 from workbench.errors import WorkbenchError
 from workbench.people import make_detector, smallest_person
 from workbench.person_tracking import PersonTracker
-from workbench.sources import open_source
+from workbench.sources import mot_sequence, open_source
 
 MATCH_IOU = 0.5
+# MOT16/17/20 classes: person on a vehicle, static person, distractor, reflection
+DISTRACTORS = [2, 7, 8, 12]
 
 
-def read_mot(path: str | Path) -> pd.DataFrame:
-    """Ground truth as frame (0-based video frame), id, x1, y1, x2, y2."""
+def _load_mot(path: str | Path) -> np.ndarray:
     try:
         raw = np.loadtxt(path, delimiter=",", ndmin=2)
     except (OSError, ValueError) as exc:
@@ -36,12 +40,10 @@ def read_mot(path: str | Path) -> pd.DataFrame:
         ) from None
     if raw.shape[1] < 6:
         raise WorkbenchError(f"{path}: needs at least 6 columns frame,id,x,y,w,h")
-    keep = np.ones(len(raw), bool)
-    if raw.shape[1] >= 7:
-        keep &= raw[:, 6] != 0
-    if raw.shape[1] == 9:
-        keep &= raw[:, 7] == 1
-    r = raw[keep]
+    return raw
+
+
+def _boxes(r: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "frame": r[:, 0].astype(int) - 1,
@@ -52,6 +54,53 @@ def read_mot(path: str | Path) -> pd.DataFrame:
             "y2": r[:, 3] + r[:, 5],
         }
     )
+
+
+def read_mot(path: str | Path) -> pd.DataFrame:
+    """Ground truth as frame (0-based video frame), id, x1, y1, x2, y2."""
+    raw = _load_mot(path)
+    keep = np.ones(len(raw), bool)
+    if raw.shape[1] >= 7:
+        keep &= raw[:, 6] != 0
+    if raw.shape[1] == 9:
+        keep &= raw[:, 7] == 1
+    return _boxes(raw[keep])
+
+
+def read_distractors(path: str | Path) -> pd.DataFrame:
+    """The boxes of a MOT16/17/20 truth (9 columns) that are people but not to be scored:
+    on a vehicle, standing still, distractors, reflections (``DISTRACTORS``)."""
+    raw = _load_mot(path)
+    if raw.shape[1] != 9:
+        return _boxes(raw[:0])
+    return _boxes(raw[np.isin(raw[:, 7], DISTRACTORS)])
+
+
+def drop_distractors(
+    pred: pd.DataFrame, truth: pd.DataFrame, distractors: pd.DataFrame
+) -> pd.DataFrame:
+    """``pred`` less the boxes that match a distractor, as MOTChallenge's evaluation does:
+    in each frame, predictions are matched one to one (IoU >= 0.5, the most overlap in all) to
+    the true people and the distractors together; those matched to a distractor are
+    neither right nor wrong, so they are left out."""
+    from scipy.optimize import linear_sum_assignment
+
+    if not len(distractors) or not len(pred):
+        return pred
+    cols = ["x1", "y1", "x2", "y2"]
+    truth_by = dict(tuple(truth.groupby("frame")))
+    drop = []
+    for f, d in distractors.groupby("frame"):
+        p = pred[pred["frame"] == f]
+        if not len(p):
+            continue
+        g = pd.concat([truth_by.get(f, truth.iloc[:0]), d])
+        iou = box_iou(g[cols].to_numpy(float), p[cols].to_numpy(float))
+        rows, found = linear_sum_assignment(np.where(iou >= MATCH_IOU, iou, 0), maximize=True)
+        hit = iou[rows, found] >= MATCH_IOU
+        on_distractor = rows >= len(g) - len(d)
+        drop += p.index[found[hit & on_distractor]].tolist()
+    return pred.drop(index=drop)
 
 
 def audit_line(line: tuple[float, float, float, float]) -> LineConfig:
@@ -73,6 +122,12 @@ def track_video(
     Returns rows frame, id, x1, y1, x2, y2 and facts: frames, fps, detector, seconds.
     """
     source = open_source(video)
+    if source.stills:
+        source.close()
+        raise WorkbenchError(
+            f"{video}: a folder of separate photos has no frame rate to track people at; "
+            "give a video file, or a MOTChallenge sequence folder (seqinfo.ini with frameRate)"
+        )
     step = 1 if fps is None else max(1, round(source.fps / fps))
     cfg = config.people
     detector = make_detector(cfg, Path(cfg.models_dir), source.fps / step)
@@ -152,15 +207,25 @@ def score(truth: pd.DataFrame, pred: pd.DataFrame, frames: list[int]) -> dict:
 
 def audit_counting(
     video: str | Path,
-    truth: str | Path,
+    truth: str | Path | None,
     config: Config,
     line: tuple[float, float, float, float] | None = None,
     fps: float | None = None,
 ) -> dict:
-    """Score people counting on ``video`` against MOTChallenge ground truth ``truth``."""
+    """Score people counting on ``video`` against MOTChallenge ground truth ``truth``
+    (None: the sequence's own ``gt/gt.txt``)."""
     started = time.perf_counter()
+    if truth is None:
+        seq = mot_sequence(video)
+        truth = None if seq is None else seq.folder / "gt" / "gt.txt"
+        if truth is None or not truth.is_file():
+            raise WorkbenchError(
+                f"{video}: give the ground truth (--truth): only a MOTChallenge sequence "
+                "folder with gt/gt.txt has its own"
+            )
     gt = read_mot(truth)
     pred, facts = track_video(video, config, fps)
+    pred = drop_distractors(pred, gt, read_distractors(truth))
     frames = facts.pop("processed")
     result = {**facts, **score(gt, pred, frames)}
     if facts["smallest_person_px"] is not None:

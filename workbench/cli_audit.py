@@ -72,12 +72,12 @@ def _line(ctx, param, value):
 
 
 @audit.command()
-@click.argument("video", type=click.Path(dir_okay=False))
+@click.argument("video", type=click.Path())
 @click.option(
     "--truth",
-    required=True,
     type=click.Path(dir_okay=False, exists=True),
-    help="Ground truth in MOTChallenge format: frame,id,x,y,w,h,... with 1-based frames.",
+    help="Ground truth in MOTChallenge format: frame,id,x,y,w,h,... with 1-based frames "
+    "(default for a MOTChallenge sequence folder: its gt/gt.txt).",
 )
 @click.option(
     "--line",
@@ -99,6 +99,8 @@ def _line(ctx, param, value):
 @click.pass_context
 def counting(ctx, video, truth, line, detector, model, fps, as_json):
     """Score people detection, tracking and counting on VIDEO against ground truth.
+
+    VIDEO is a video file or a MOTChallenge sequence folder (seqinfo.ini, frames in img1/).
 
     Prints frames, people_true, people_pred (distinct tracks), count_mae (people in
     frame, mean absolute error), mota and idf1 (py-motmetrics, IoU >= 0.5), and with

@@ -8,6 +8,7 @@ the class from what it is given.
 
 from __future__ import annotations
 
+import configparser
 import logging
 import os
 import queue
@@ -151,12 +152,19 @@ class VideoFileSource(FrameSource):
 
 
 class ImageFolderSource(FrameSource):
-    """A folder of still images, taken in name order, ``fps`` images per second."""
+    """A folder of images, taken in name order, ``fps`` images per second: separate photos
+    (``stills``), or the frames of one view, as MOTChallenge sequences come."""
 
-    stills = True
-
-    def __init__(self, path: str | os.PathLike, start: datetime | None = None, fps: float = 1.0):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        start: datetime | None = None,
+        fps: float = 1.0,
+        stills: bool = True,
+        name: str | None = None,
+    ):
         path = Path(path)
+        self.stills = stills
         files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
         images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
         if not images:
@@ -165,7 +173,7 @@ class ImageFolderSource(FrameSource):
             )
         first_mtime = datetime.fromtimestamp(images[0].stat().st_mtime, UTC)
         super().__init__(
-            name=str(path), start=start or first_mtime, fps=fps, frame_count=len(images)
+            name=name or str(path), start=start or first_mtime, fps=fps, frame_count=len(images)
         )
         skipped = len(files) - len(images)
         if skipped:
@@ -183,10 +191,54 @@ class ImageFolderSource(FrameSource):
             yield Frame(index, self.start + timedelta(seconds=index / self.fps), image)
 
 
+@dataclass(frozen=True)
+class MotSequence:
+    """A MOTChallenge sequence: its folder, its frames' folder and their rate."""
+
+    folder: Path
+    images: Path
+    fps: float
+
+
+def mot_sequence(path: str | os.PathLike) -> MotSequence | None:
+    """The MOTChallenge sequence ``path`` is (a folder with ``seqinfo.ini``) or whose frames
+    it holds (that folder's ``imDir``, e.g. ``img1``); None if neither."""
+    p = Path(path)
+    for folder in (p, p.parent):
+        ini = folder / "seqinfo.ini"
+        if not ini.is_file():
+            continue
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(ini, encoding="utf-8")
+            seq = parser["Sequence"]
+            fps = float(seq["frameRate"])
+        except (configparser.Error, KeyError, ValueError) as exc:
+            raise SourceError(
+                f"{ini}: needs a [Sequence] section with frameRate, a number of frames per "
+                f"second, as MOTChallenge writes it ({exc!r})"
+            ) from None
+        if not 0 < fps <= 1000:
+            raise SourceError(f"{ini}: frameRate {fps:g} is not a frame rate; fix it")
+        images = folder / seq.get("imDir", "img1")
+        if folder == p.parent and images != p:
+            continue  # a folder beside the frames, not the frames
+        if not images.is_dir():
+            raise SourceError(f"{ini}: its frames' folder {images.name} (imDir) is missing")
+        return MotSequence(folder, images, fps)
+    return None
+
+
 def open_source(path: str | os.PathLike, start: datetime | None = None) -> FrameSource:
-    """Open a video file or an image folder (cameras and streams join in the live issue)."""
+    """Open a video file, a MOTChallenge sequence (frames of one view at its frame rate) or
+    a folder of photos (cameras and streams join in the live issue)."""
     p = Path(path)
     if p.is_dir():
+        seq = mot_sequence(p)
+        if seq is not None:
+            return ImageFolderSource(
+                seq.images, start, fps=seq.fps, stills=False, name=str(seq.folder)
+            )
         return ImageFolderSource(p, start)
     return VideoFileSource(p, start)
 
