@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -22,7 +22,9 @@ from workbench.audit_counting import (
 from workbench.cli import main
 from workbench.config import Config
 from workbench.errors import SourceError, WorkbenchError
+from workbench.pipeline import ingest
 from workbench.sources import open_source
+from workbench.store import Store
 
 TUD = Path(__file__).resolve().parents[2] / "shared" / "data" / "tud-campus"
 needs_tud = pytest.mark.skipif(
@@ -122,6 +124,12 @@ def test_audit_counting_reads_a_mot_sequence_folder_and_its_own_truth(tmp_path):
     }
     # the same people as in the video (re-compressed: figures move by a little)
     assert a["count_mae"] <= 1.1 and a["idf1"] >= 0.55
+    # ingest counts the sequence's people too, over its 2.8 s (not 71 photos a second apart)
+    store = Store(tmp_path / "store", Config())
+    ingest([seq], "campus", store, Config(), start=datetime(2026, 11, 20, 10, tzinfo=UTC))
+    tracks = store.query('SELECT count(*) AS n, max("end") - min(start) AS span FROM person_tracks')
+    span = tracks["span"][0].total_seconds()
+    assert tracks["n"][0] >= 5 and 2.0 <= span <= 70 / 25
     # without a truth of its own, the truth must be given; photos cannot be tracked
     out = runner.invoke(main, ["audit", "counting", str(TUD / "TUD-Campus.mp4")])
     assert out.exit_code != 0 and "--truth" in out.output
