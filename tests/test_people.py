@@ -596,21 +596,45 @@ def test_hog_searches_a_crowd_once_and_ignores_boxes_turned_inside_out():
 
 def test_scaled_copies_come_from_the_pyramid_and_match_a_direct_resize():
 
-    from workbench.people import pyramid, scaled
+    from workbench.people import scaled
 
     rng = np.random.default_rng(5)
     image = cv2.GaussianBlur(rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8), (0, 0), 4)
-    levels = pyramid(image)
-    assert [lv.shape[0] for lv in levels] == [1080, 540, 270]
-    for box, s in [
-        ((0, 0, 1920, 1080), 0.4),
-        ((600, 200, 1000, 900), 0.27),
-        ((10, 10, 200, 300), 1.0),
+    levels = [image]
+    for box, s, depth in [
+        ((10, 10, 200, 300), 1.0, 1),  # the picture itself: no level made
+        ((0, 0, 1920, 1080), 0.4, 2),
+        ((600, 200, 1000, 900), 0.27, 2),  # the half level is made once, then reused
+        ((600, 200, 1000, 900), 0.2, 3),
     ]:
         part = scaled(levels, box, s)
+        assert [lv.shape[0] for lv in levels] == [1080, 540, 270][:depth]
         x1, y1, x2, y2 = box
         size = (round((x2 - x1) * s), round((y2 - y1) * s))
         direct = cv2.resize(image[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
         assert part.shape == direct.shape
         assert np.abs(part.astype(int) - direct).mean() < 3
     assert scaled(levels, (5, 5, 6, 6), 0.1).size == 0  # under a pixel: nothing to search
+
+
+def test_blob_picture_enlarges_the_motion_copy_given_or_makes_one():
+    """Background subtraction's copy is the face side's 120-row motion copy enlarged to
+    BLOB_ROWS (no second pass over the full picture), close to shrinking the picture
+    directly; pictures no taller than BLOB_ROWS are used as they are."""
+    from workbench.motion import MOTION_HEIGHT, shrink
+    from workbench.people import BLOB_ROWS, blob_picture
+
+    rng = np.random.default_rng(7)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8), (0, 0), 6)
+    small = shrink(image, MOTION_HEIGHT)
+    copy, s = blob_picture(image, small)
+    assert copy.shape == (BLOB_ROWS, 256, 3) and s == pytest.approx(BLOB_ROWS / 1080)
+    direct = cv2.resize(image, (256, BLOB_ROWS), interpolation=cv2.INTER_AREA)
+    assert np.abs(copy.astype(int) - direct).mean() < 2
+    made, _ = blob_picture(image)  # no copy given: made the same way
+    assert np.array_equal(made, copy)
+    other, _ = blob_picture(image, np.zeros_like(small))  # the copy given is the one used
+    assert other.max() == 0
+    tiny = image[:BLOB_ROWS, :200]
+    same, s = blob_picture(tiny)
+    assert same is tiny and s == 1.0

@@ -47,8 +47,12 @@ class MotionDetector:
         self.background: np.ndarray | None = None
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
 
-    def update(self, image_bgr: np.ndarray) -> np.ndarray:
-        return self.update_small(shrink(image_bgr, MOTION_HEIGHT), image_bgr.shape)
+    def update(self, image_bgr: np.ndarray, small: np.ndarray | None = None) -> np.ndarray:
+        """Moving areas of ``image_bgr``; ``small``: its ``shrink`` to ``MOTION_HEIGHT`` rows,
+        if made already."""
+        if small is None:
+            small = shrink(image_bgr, MOTION_HEIGHT)
+        return self.update_small(small, image_bgr.shape)
 
     def update_small(self, small: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """``update`` given the frame already ``shrink``-ed to ``MOTION_HEIGHT`` rows."""

@@ -26,7 +26,7 @@ from workbench.config_people import PeopleConfig
 from workbench.detections import Detections
 from workbench.errors import ModelError
 from workbench.models import MODELS, find_model
-from workbench.motion import LIGHTING_CHANGE, MotionDetector
+from workbench.motion import LIGHTING_CHANGE, MOTION_HEIGHT, MotionDetector, shrink
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,12 @@ MAX_PERSON_SHARE = 1 / 3
 PERSON_ASPECT = 0.41
 # background subtraction runs on a copy this many rows high (256x144 for 16:9 video: at
 # 120 rows a grey cardigan against a white wall broke into pieces too small for a person;
-# 144 and 180 find the office video's six visits alike, 144 at 0.6 of the cost)
+# 144 and 180 find the office video's six visits alike, 144 at 0.6 of the cost). It is
+# the face side's 120-row motion copy enlarged (``blob_picture``): the same six visits.
 BLOB_ROWS = 144
+# Gaussians per pixel in MOG2's background model (OpenCV's default 5): with 3, masks are
+# 0.99 the same (intersection over union, office video) at 0.84 of the cost
+MOG2_MODES = 3
 BLOB_SCORE = 0.6
 FUSED_WARMUP_S = 5.0
 MOTION_HISTORY_S = 300  # a person standing still fades into the background after ~1/10 of this
@@ -79,13 +83,16 @@ class PersonDetector(ABC):
         tracked: np.ndarray | None = None,
         moving: np.ndarray | None = None,
         unseen: np.ndarray | None = None,
+        small: np.ndarray | None = None,
     ) -> Detections | None:
         """People in ``image``: boxes in its pixels, scores in 0..1. ``tracked``: boxes
         where people are being tracked (a detector that searches parts of the picture
         searches there too); ``moving``: boxes where something moved, if the caller has
         them (``workbench.motion``; else a detector that needs them finds them); ``unseen``:
-        for each tracked box, seconds since the person was last detected. None: the
-        detector did not look at this frame, the tracked people stand as they were."""
+        for each tracked box, seconds since the person was last detected; ``small``:
+        ``image`` shrunk to ``MOTION_HEIGHT`` rows by ``workbench.motion.shrink``, if the
+        caller has it (else a detector that needs it makes it). None: the detector did
+        not look at this frame, the tracked people stand as they were."""
 
 
 def suppress_overlaps(dets: Detections, overlap: float = 0.6) -> Detections:
@@ -119,23 +126,15 @@ def _relative_to_surroundings(image: np.ndarray) -> np.ndarray:
     return cv2.divide(image, cv2.add(around, np.full_like(around, 8)), scale=128)
 
 
-def pyramid(image: np.ndarray) -> list[np.ndarray]:
-    """``image``, then halved with a Gaussian pyramid while at least ``2 * BLOB_ROWS`` high:
-    the copies background subtraction and HOG start from. (2x2 averages instead of the
-    pyramid cost half as much, but the noise they leave doubled the office video's count
-    error.)"""
-    levels = [image]
-    while levels[-1].shape[0] >= 2 * BLOB_ROWS:
-        levels.append(cv2.pyrDown(levels[-1]))
-    return levels
-
-
 def scaled(levels: list[np.ndarray], box: tuple[int, int, int, int], s: float) -> np.ndarray:
     """The part ``box`` (x1, y1, x2, y2 in the picture's pixels) of the picture scaled by
-    ``s`` (at most 1), taken from the smallest level of its ``pyramid`` at least that
-    fine: a quarter of the pixels to average for each halving."""
+    ``s`` (at most 1), from the smallest level of its Gaussian pyramid at least that fine:
+    a quarter of the pixels to average for each halving. ``levels``: the pyramid so far,
+    from the picture itself; the levels this needs are added to it (each made once)."""
     k = 0
-    while k + 1 < len(levels) and 0.5 ** (k + 1) >= s - 1e-9:
+    while 0.5 ** (k + 1) >= s - 1e-9 and min(levels[k].shape[:2]) >= 2:
+        if k + 1 == len(levels):
+            levels.append(cv2.pyrDown(levels[k]))
         k += 1
     f = 0.5**k
     x1, y1, x2, y2 = (round(v * f) for v in box)
@@ -148,15 +147,21 @@ def scaled(levels: list[np.ndarray], box: tuple[int, int, int, int], s: float) -
     return cv2.resize(part, size, interpolation=cv2.INTER_AREA)
 
 
-def shrink(levels: list[np.ndarray]) -> tuple[np.ndarray, float]:
-    """A copy ``BLOB_ROWS`` high for motion and background subtraction, from the last level
-    of the picture's ``pyramid`` (a third of the cost of area averaging), and its scale."""
-    image, small = levels[0], levels[-1]
-    s = min(1.0, BLOB_ROWS / image.shape[0])
-    size = (max(1, round(image.shape[1] * s)), round(image.shape[0] * s))
-    if small.shape[1::-1] != size:
-        small = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
-    return small, s
+def blob_picture(image: np.ndarray, small: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """The copy of ``image`` that background subtraction runs on, ``BLOB_ROWS`` high, and
+    its scale: ``small`` (``image`` shrunk to ``MOTION_HEIGHT`` rows by
+    ``workbench.motion.shrink``: the face side's motion copy, made already in the decoding
+    thread) enlarged, which costs a twentieth of shrinking the picture again (a Gaussian
+    pyramid: 0.37 ms at 768x432, 2.4 ms at 1080p). Blobs are still found at ``BLOB_ROWS``,
+    where the morphology's sizes were set (docs/benchmarks.md, people counting round 15)."""
+    h, w = image.shape[:2]
+    if h <= BLOB_ROWS:
+        return image, 1.0
+    s = BLOB_ROWS / h
+    if small is None:
+        small = shrink(image, MOTION_HEIGHT)
+    size = (max(1, round(w * s)), BLOB_ROWS)
+    return cv2.resize(small, size, interpolation=cv2.INTER_LINEAR), s
 
 
 def _merge_boxes(boxes: list[list[float]]) -> list[list[float]]:
@@ -244,9 +249,10 @@ class HogPersonDetector(PersonDetector):
         tracked: np.ndarray | None = None,
         moving: np.ndarray | None = None,
         unseen: np.ndarray | None = None,
+        small: np.ndarray | None = None,
     ) -> Detections:
         if moving is None:
-            moving = self.motion.update(image)
+            moving = self.motion.update(image, small)
         near = self.last if tracked is None else np.asarray(tracked, np.float32).reshape(-1, 4)
         return self.look(image, moving, near)
 
@@ -282,9 +288,9 @@ class HogPersonDetector(PersonDetector):
         """People in the parts of ``image`` around boxes ``around`` (or in all of it).
         ``sized``: the boxes are people or parts of one (blobs, tracks), so around each,
         only people at least 1/``SIZE_RANGE`` of its height are looked for. ``levels``:
-        the picture's ``pyramid``, if made already."""
+        the picture's pyramid so far (``scaled``), if begun already."""
         # shrink the picture so the smallest person wanted fills the window (never enlarge)
-        levels = levels or pyramid(image)
+        levels = levels or [image]
         h, w = image.shape[:2]
         s = min(1.0, PERSON_PX / smallest_person(self.min_person_px, h))
         around = np.asarray(around, np.float32).reshape(-1, 4)
@@ -334,7 +340,7 @@ class HogPersonDetector(PersonDetector):
     def _sized_regions(
         self, levels: list[np.ndarray], boxes: np.ndarray, s: float
     ) -> list[tuple[np.ndarray, float, float, float]]:
-        """Copies of the parts of the picture (from its ``pyramid``) to search around
+        """Copies of the parts of the picture (from its pyramid, ``scaled``) to search around
         person-sized ``boxes``, each with its offset at its scale and the scale: each
         scaled so that the smallest person wanted there, 1/``SIZE_RANGE`` of its box
         (never smaller than at ``s``), fills the window. Parts that overlap at about the
@@ -396,6 +402,7 @@ class MotionPersonDetector(PersonDetector):
         self.min_person_px = min_person_px
         self.history = history
         self.bg = cv2.createBackgroundSubtractorMOG2(history, 16, detectShadows=True)
+        self.bg.setNMixtures(MOG2_MODES)
         self.seen = 0
         self.share = 1.0  # of the last picture that differed from the background
 
@@ -405,8 +412,9 @@ class MotionPersonDetector(PersonDetector):
         tracked: np.ndarray | None = None,
         moving: np.ndarray | None = None,
         unseen: np.ndarray | None = None,
+        small: np.ndarray | None = None,
     ) -> Detections:
-        return self.blobs(*shrink(pyramid(image)))
+        return self.blobs(*blob_picture(image, small))
 
     def blobs(self, small: np.ndarray, s: float, frames: int = 1) -> Detections:
         """People in ``small``, a copy of the picture shrunk by ``s``, in the picture's pixels;
@@ -502,9 +510,10 @@ class FusedPersonDetector(PersonDetector):
         tracked: np.ndarray | None = None,
         moving: np.ndarray | None = None,
         unseen: np.ndarray | None = None,
+        small: np.ndarray | None = None,
     ) -> Detections | None:
         if moving is None:
-            moving = self.hog.motion.update(image)
+            moving = self.hog.motion.update(image, small)
         near = np.asarray([] if tracked is None else tracked, np.float32).reshape(-1, 4)
         if len(moving) or len(near) or not self._learning():
             self.idle = 0
@@ -529,7 +538,7 @@ class FusedPersonDetector(PersonDetector):
                 return None
         self.frames += 1
         hog_due = not self.frames % self.HOG_EVERY
-        levels = pyramid(image)
+        levels = [image]  # its pyramid, as far as HOG needs it
         if crowd and not hog_due and self.ready():
             # between HOG's turns a crowd's blobs are not used: the background learns this
             # frame's worth at the next turn; HOG looks around the people seen of late
@@ -538,7 +547,9 @@ class FusedPersonDetector(PersonDetector):
             if unseen is not None and len(unseen) == len(near):
                 near = near[np.asarray(unseen) <= self.LOST_S]
             return self.hog.search(image, near, self.hog.due(), sized=True, levels=levels)
-        blobs = self.motion.blobs(*shrink(levels), frames=1 + self.rested + self.unlearnt)
+        blobs = self.motion.blobs(
+            *blob_picture(image, small), frames=1 + self.rested + self.unlearnt
+        )
         self.rested, self.unlearnt, self.looked_near = 0, 0, len(near)
         self.nobody = moving[_inside(moving, blobs.xyxy) == 0]
         if not self.ready():

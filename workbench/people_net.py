@@ -114,9 +114,10 @@ class DnnPersonDetector(PersonDetector):
         tracked: np.ndarray | None = None,
         moving: np.ndarray | None = None,
         unseen: np.ndarray | None = None,
+        small: np.ndarray | None = None,
     ) -> Detections:
         if moving is None:
-            moving = self.motion.update(image)
+            moving = self.motion.update(image, small)
         self.frames += 1
         due = self.frames % self.full_every == 1 or self.full_every == 1
         if not due and not len(moving) and (tracked is None or not len(tracked)):

@@ -35,13 +35,18 @@ class PersonTracker:
         )
 
     def follow(
-        self, detector, image: np.ndarray, ts: float, moving: np.ndarray | None = None
+        self,
+        detector,
+        image: np.ndarray,
+        ts: float,
+        moving: np.ndarray | None = None,
+        small: np.ndarray | None = None,
     ) -> Detections:
         """Detect people in ``image`` (searching around where tracks are and ``moving``
-        boxes, if given) and track them; if the detector did not look, the tracks as they
-        were."""
+        boxes, if given; ``small``: its motion copy, if made) and track them; if the
+        detector did not look, the tracks as they were."""
         unseen = np.array([t.time_since_update_seconds for t in self._bt.tracks], np.float32)
-        dets = detector.detect(image, self.boxes(), moving, unseen)
+        dets = detector.detect(image, self.boxes(), moving, unseen, small)
         return self._last if dets is None else self.update(dets, ts)
 
     def boxes(self) -> np.ndarray:

@@ -80,7 +80,8 @@ class PeoplePipeline:
     # ------------------------------------------------------------------ per frame
     def process(self, frame: Frame, moving: np.ndarray | None = None) -> dict[str, list[dict]]:
         """Rows from one frame. ``moving``: boxes where something moved in it, if the
-        caller has them (the face side's motion gating), else the detector finds them."""
+        caller has them (the face side's motion gating), else the detector finds them
+        (from ``frame.small``, the face side's motion copy, if made)."""
         if not self.enabled:
             return {}
         t = frame.ts.timestamp()
@@ -91,7 +92,7 @@ class PeoplePipeline:
         if self.detector is None:
             self._start(frame.image)
         out: dict[str, list[dict]] = defaultdict(list)
-        dets = self.tracker.follow(self.detector, frame.image, t, moving)
+        dets = self.tracker.follow(self.detector, frame.image, t, moving, frame.small)
         ids, feet, heights = dets.tracker_id, foot_points(dets.xyxy), dets.wh[:, 1]
         for tid, p in zip(ids.tolist(), feet):
             tr = self.tracks.get(tid)
