@@ -4,6 +4,7 @@
     python benchmarks/people_counting.py generalization [--shared ../shared/data]
     python benchmarks/people_counting.py overhead [--shared ../shared/data] [--repeats 3]
         [--variants hog+motion dnn hog+motion@2.5]  (any of the three)
+    python benchmarks/people_counting.py paired REV [--clip VIDEO] [--repeats 3]
 
 accuracy: ``workbench audit counting`` on TUD-Campus (every frame, and at 5 fps as ingest
 runs) for each detector, with a vertical line through the middle, and every frame scored
@@ -24,14 +25,20 @@ time is steadier on a shared machine). Clips: the office video's first 30 s and 
 (someone in view 78% of the time), the same six visits in a longer day of its empty room
 (in view 25% and 8% of the time, ``shop_day``), TUD-Campus and the Hamilton clip. Results
 go in docs/benchmarks.md.
+
+paired: the overhead of ``hog+motion`` on one clip (default: the whole office video) with
+the code of git revision REV and with the working tree, in turn, each ingest in a new
+process (after a warm-up ingest in it), so that a change's effect is measured in one run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -357,9 +364,57 @@ def overhead(shared: Path, models_dir: Path, repeats: int, only: list[str] | Non
                 )
 
 
+def ingest_times(video: Path, people: bool, repeats: int) -> list[tuple[float, float]]:
+    """Wall and CPU seconds of ``repeats`` ingests of ``video`` (after a warm-up one)."""
+    start = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = []
+        for i in range(repeats + 1):
+            cfg = config_for("hog+motion", ROOT / "models")
+            cfg.people.enabled = people
+            store = Store(Path(tmp) / str(i), cfg)
+            wall, cpu = time.perf_counter(), time.process_time()
+            ingest([video], "bench", store, cfg, start=start, progress=False)
+            out.append((time.perf_counter() - wall, time.process_time() - cpu))
+        return out[1:]
+
+
+def paired(rev: str, video: Path, repeats: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        old = Path(tmp) / "old"
+        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(old), rev], cwd=ROOT, check=True)  # fmt: skip
+        try:
+            times: dict[tuple[str, bool], list] = {}
+            for _ in range(repeats):
+                for name, tree in ((rev, old), ("working tree", ROOT)):
+                    for people in (False, True):
+                        cmd = [sys.executable, __file__, "_times", str(video), str(tree)]
+                        if people:
+                            cmd.append("--people")
+                        env = {**os.environ, "PYTHONPATH": str(tree)}
+                        done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=True)  # fmt: skip
+                        times.setdefault((name, people), []).extend(json.loads(done.stdout.splitlines()[-1]))  # fmt: skip
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, check=True)  # fmt: skip
+        for name in (rev, "working tree"):
+            off, on = times[(name, False)], times[(name, True)]
+            ratio = [statistics.median(t[k] for t in on) / statistics.median(t[k] for t in off) for k in (0, 1)]  # fmt: skip
+            print(json.dumps({"code": name, "video": video.name, "wall_ratio": round(ratio[0], 3), "cpu_ratio": round(ratio[1], 3), "off_wall_s": [round(t[0], 2) for t in off], "on_wall_s": [round(t[0], 2) for t in on]}))  # fmt: skip
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["_times"]:  # one process of ``paired``: its timings as JSON
+        import workbench
+
+        tree = Path(sys.argv[3]).resolve()
+        if Path(workbench.__file__).resolve().parents[1] != tree:
+            sys.exit(f"workbench came from {workbench.__file__}, not {tree}")
+        print(json.dumps(ingest_times(Path(sys.argv[2]), "--people" in sys.argv, 2)))
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("what", choices=["accuracy", "generalization", "overhead"])
+    ap.add_argument("what", choices=["accuracy", "generalization", "overhead", "paired"])
+    ap.add_argument("rev", nargs="?", help="paired: the git revision to compare with")
+    ap.add_argument("--clip", type=Path, help="paired: the video (default: the office video)")
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--repeats", type=int, default=3)
@@ -378,6 +433,11 @@ def main() -> None:
         accuracy(args.shared, args.models, args.variants)
     elif args.what == "generalization":
         generalization(args.shared, args.models, args.variants)
+    elif args.what == "paired":
+        if not args.rev:
+            ap.error("paired needs a git revision to compare with, e.g. HEAD~1")
+        clip = args.clip or args.shared / "intel-sample-videos/one-by-one-person-detection.mp4"
+        paired(args.rev, clip, args.repeats)
     else:
         overhead(args.shared, args.models, args.repeats, args.variants)
 
