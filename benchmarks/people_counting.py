@@ -4,7 +4,7 @@
     python benchmarks/people_counting.py generalization [--shared ../shared/data]
     python benchmarks/people_counting.py overhead [--shared ../shared/data] [--repeats 3]
         [--variants hog+motion dnn hog+motion@2.5]  (any of the three)
-    python benchmarks/people_counting.py paired REV [--clip VIDEO] [--repeats 3]
+    python benchmarks/people_counting.py paired [REV] [--clip VIDEO] [--repeats 3]
 
 accuracy: ``workbench audit counting`` on TUD-Campus (every frame, and at 5 fps as ingest
 runs) for each detector, with a vertical line through the middle, and every frame scored
@@ -27,8 +27,10 @@ time is steadier on a shared machine). Clips: the office video's first 30 s and 
 go in docs/benchmarks.md.
 
 paired: the overhead of ``hog+motion`` on one clip (default: the whole office video) with
-the code of git revision REV and with the working tree, in turn, each ingest in a new
-process (after a warm-up ingest in it), so that a change's effect is measured in one run.
+the code of git revision REV and with the working tree, in turn (without REV, the working
+tree alone), each ingest in a new process (after a warm-up ingest in it), so that a
+change's effect is measured in one run. Also the median CPU seconds of each thread (on
+Linux, from /proc sampled every 20 ms): which one counting slows, and which sets the pace.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from datetime import UTC, datetime
@@ -364,8 +367,56 @@ def overhead(shared: Path, models_dir: Path, repeats: int, only: list[str] | Non
                 )
 
 
-def ingest_times(video: Path, people: bool, repeats: int) -> list[tuple[float, float]]:
-    """Wall and CPU seconds of ``repeats`` ingests of ``video`` (after a warm-up one)."""
+class ThreadClock:
+    """CPU seconds each thread of this process used while inside ``with`` (Linux: /proc,
+    sampled every 20 ms; elsewhere nothing), summed by thread name less its number
+    (``people_0`` -> ``people``); threads Python did not start are ``native`` (OpenCV's
+    pool, FFmpeg's)."""
+
+    def __init__(self):
+        self.cpu: dict[str, float] = {}
+        self._seen: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+
+    @staticmethod
+    def _sample() -> dict[int, float]:
+        out = {}
+        tick = os.sysconf("SC_CLK_TCK")
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            fields = stat[stat.rindex(")") + 2 :].split()
+            out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
+        return out
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.02):
+            names = {t.native_id: t.name.split("_")[0] for t in threading.enumerate()}
+            for tid, cpu in self._sample().items():
+                self._seen[tid] = (names.get(tid, self._seen.get(tid, ("native",))[0]), cpu)
+
+    def __enter__(self) -> ThreadClock:
+        if Path("/proc/self/task").is_dir():
+            self._start = self._sample()
+            self._thread = threading.Thread(target=self._watch, name="clock", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not hasattr(self, "_thread"):
+            return
+        self._stop.set()
+        self._thread.join()
+        for tid, (name, cpu) in self._seen.items():
+            if name != "clock":
+                self.cpu[name] = self.cpu.get(name, 0.0) + cpu - self._start.get(tid, 0.0)
+
+
+def ingest_times(video: Path, people: bool, repeats: int) -> list[tuple[float, float, dict]]:
+    """Wall and CPU seconds, and CPU seconds by thread, of ``repeats`` ingests of ``video``
+    (after a warm-up one)."""
     start = datetime(2026, 11, 20, 10, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as tmp:
         out = []
@@ -373,20 +424,24 @@ def ingest_times(video: Path, people: bool, repeats: int) -> list[tuple[float, f
             cfg = config_for("hog+motion", ROOT / "models")
             cfg.people.enabled = people
             store = Store(Path(tmp) / str(i), cfg)
-            wall, cpu = time.perf_counter(), time.process_time()
-            ingest([video], "bench", store, cfg, start=start, progress=False)
-            out.append((time.perf_counter() - wall, time.process_time() - cpu))
+            with ThreadClock() as clock:
+                wall, cpu = time.perf_counter(), time.process_time()
+                ingest([video], "bench", store, cfg, start=start, progress=False)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            out.append((wall, cpu, {k: round(v, 2) for k, v in clock.cpu.items()}))
         return out[1:]
 
 
-def paired(rev: str, video: Path, repeats: int) -> None:
+def paired(rev: str | None, video: Path, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "old"
-        subprocess.run(["git", "worktree", "add", "-q", "--detach", str(old), rev], cwd=ROOT, check=True)  # fmt: skip
+        trees = [("working tree", ROOT)]
+        if rev:
+            trees.insert(0, (rev, Path(tmp) / "old"))
+            subprocess.run(["git", "worktree", "add", "-q", "--detach", str(trees[0][1]), rev], cwd=ROOT, check=True)  # fmt: skip
         try:
             times: dict[tuple[str, bool], list] = {}
             for _ in range(repeats):
-                for name, tree in ((rev, old), ("working tree", ROOT)):
+                for name, tree in trees:
                     for people in (False, True):
                         cmd = [sys.executable, __file__, "_times", str(video), str(tree)]
                         if people:
@@ -395,11 +450,19 @@ def paired(rev: str, video: Path, repeats: int) -> None:
                         done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=True)  # fmt: skip
                         times.setdefault((name, people), []).extend(json.loads(done.stdout.splitlines()[-1]))  # fmt: skip
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, check=True)  # fmt: skip
-        for name in (rev, "working tree"):
+            if rev:
+                subprocess.run(["git", "worktree", "remove", "--force", str(trees[0][1])], cwd=ROOT, check=True)  # fmt: skip
+        for name, _ in trees:
             off, on = times[(name, False)], times[(name, True)]
             ratio = [statistics.median(t[k] for t in on) / statistics.median(t[k] for t in off) for k in (0, 1)]  # fmt: skip
-            print(json.dumps({"code": name, "video": video.name, "wall_ratio": round(ratio[0], 3), "cpu_ratio": round(ratio[1], 3), "off_wall_s": [round(t[0], 2) for t in off], "on_wall_s": [round(t[0], 2) for t in on]}))  # fmt: skip
+            threads = {
+                label: {
+                    k: round(statistics.median(t[2].get(k, 0.0) for t in runs), 2)
+                    for k in sorted({k for t in runs for k in t[2]})
+                }  # fmt: skip
+                for label, runs in (("off", off), ("on", on))
+            }
+            print(json.dumps({"code": name, "video": video.name, "wall_ratio": round(ratio[0], 3), "cpu_ratio": round(ratio[1], 3), "off_wall_s": [round(t[0], 2) for t in off], "on_wall_s": [round(t[0], 2) for t in on], "thread_cpu_s": threads}))  # fmt: skip
 
 
 def main() -> None:
@@ -413,7 +476,11 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("what", choices=["accuracy", "generalization", "overhead", "paired"])
-    ap.add_argument("rev", nargs="?", help="paired: the git revision to compare with")
+    ap.add_argument(
+        "rev",
+        nargs="?",
+        help="paired: the git revision to compare with (none: the working tree alone)",
+    )
     ap.add_argument("--clip", type=Path, help="paired: the video (default: the office video)")
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
@@ -434,8 +501,6 @@ def main() -> None:
     elif args.what == "generalization":
         generalization(args.shared, args.models, args.variants)
     elif args.what == "paired":
-        if not args.rev:
-            ap.error("paired needs a git revision to compare with, e.g. HEAD~1")
         clip = args.clip or args.shared / "intel-sample-videos/one-by-one-person-detection.mp4"
         paired(args.rev, clip, args.repeats)
     else:
