@@ -428,7 +428,7 @@ def ingest_times(video: Path, people: bool, repeats: int) -> list[tuple[float, f
                 wall, cpu = time.perf_counter(), time.process_time()
                 ingest([video], "bench", store, cfg, start=start, progress=False)
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-            out.append((wall, cpu, {k: round(v, 2) for k, v in clock.cpu.items()}))
+            out.append((wall, cpu, {k: round(v, 2) for k, v in clock.cpu.items() if v >= 0.005}))
         return out[1:]
 
 
