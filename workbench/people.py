@@ -52,10 +52,12 @@ PERSON_SHARE = 1 / 6
 MAX_PERSON_SHARE = 1 / 3
 # pedestrian width / height in the MOT and Caltech annotations: used to split blobs
 PERSON_ASPECT = 0.41
-# background subtraction runs on a copy this many rows high (256x144 for 16:9 video: at
-# 120 rows a grey cardigan against a white wall broke into pieces too small for a person;
-# 144 and 180 find the office video's six visits alike, 144 at 0.6 of the cost). It is
-# the face side's 120-row motion copy enlarged (``blob_picture``): the same six visits.
+# blobs are found on a mask this many rows high (256x144 for 16:9 video: at 120 rows a
+# grey cardigan against a white wall broke into pieces too small for a person; 144 and
+# 180 find the office video's six visits alike, 144 at 0.6 of the cost). Background
+# subtraction itself runs on the face side's 120-row motion copy (``blob_picture``) and
+# its mask is enlarged: the same six visits at two thirds of the cost (docs/benchmarks.md,
+# people counting round 17)
 BLOB_ROWS = 144
 # Gaussians per pixel in MOG2's background model (OpenCV's default 5): with 3, masks are
 # 0.99 the same (intersection over union, office video) at 0.84 of the cost
@@ -148,20 +150,15 @@ def scaled(levels: list[np.ndarray], box: tuple[int, int, int, int], s: float) -
 
 
 def blob_picture(image: np.ndarray, small: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """The copy of ``image`` that background subtraction runs on, ``BLOB_ROWS`` high, and
-    its scale: ``small`` (``image`` shrunk to ``MOTION_HEIGHT`` rows by
-    ``workbench.motion.shrink``: the face side's motion copy, made already in the decoding
-    thread) enlarged, which costs a twentieth of shrinking the picture again (a Gaussian
-    pyramid: 0.37 ms at 768x432, 2.4 ms at 1080p). Blobs are still found at ``BLOB_ROWS``,
-    where the morphology's sizes were set (docs/benchmarks.md, people counting round 15)."""
-    h, w = image.shape[:2]
+    """The copy of ``image`` that background subtraction runs on, and its scale: ``small``
+    (``image`` shrunk to ``MOTION_HEIGHT`` rows by ``workbench.motion.shrink``: the face
+    side's motion copy, made already in the decoding thread), made here if not given; a
+    picture no taller than ``BLOB_ROWS``: itself."""
+    h = image.shape[0]
     if h <= BLOB_ROWS:
         return image, 1.0
-    s = BLOB_ROWS / h
-    if small is None:
-        small = shrink(image, MOTION_HEIGHT)
-    size = (max(1, round(w * s)), BLOB_ROWS)
-    return cv2.resize(small, size, interpolation=cv2.INTER_LINEAR), s
+    small = shrink(image, MOTION_HEIGHT) if small is None else small
+    return small, small.shape[0] / h
 
 
 def _merge_boxes(boxes: list[list[float]]) -> list[list[float]]:
@@ -417,19 +414,28 @@ class MotionPersonDetector(PersonDetector):
         return self.blobs(*blob_picture(image, small))
 
     def blobs(self, small: np.ndarray, s: float, frames: int = 1) -> Detections:
-        """People in ``small``, a copy of the picture shrunk by ``s``, in the picture's pixels;
-        the background learns as much as from ``frames`` frames (some were not looked at)."""
-        small = _relative_to_surroundings(small)
+        """People in ``small``, a copy of the picture shrunk by ``s``, in the picture's pixels
+        (its mask is enlarged to ``BLOB_ROWS`` to find them); the background learns as much
+        as from ``frames`` frames (some were not looked at)."""
         rate = -1 if self.seen < self.WARMUP else frames / self.history
-        mask = (self.bg.apply(small, learningRate=rate) == 255).astype(np.uint8)
+        fg = self.bg.apply(_relative_to_surroundings(small), learningRate=rate)
+        mask = cv2.threshold(fg, 254, 1, cv2.THRESH_BINARY)[1]  # 255: foreground, 127: shadow
         self.seen += 1
-        self.share = float(mask.mean())
-        min_h = smallest_person(self.min_person_px, small.shape[0] / s) * s
+        self.share = cv2.countNonZero(mask) / mask.size
+        rows = small.shape[0] / s  # the picture's
+        s, at = min(1.0, BLOB_ROWS / rows), s  # the mask's scale, the copy's
+        size = (max(1, round(small.shape[1] * s / at)), round(rows * s))
+        if size != mask.shape[1::-1]:
+            mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
+        min_h = smallest_person(self.min_person_px, rows) * s
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
         k = max(3, int(min_h / 8))
         close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, 2 * k + 1))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, close)
-        _, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        # 16-bit labels where they suffice (8-connected parts are at least 2x2 apart): OpenCV
+        # then labels in one thread, at a third of the CPU of its parallel 32-bit labelling
+        labels = cv2.CV_16U if mask.size < 4 * 2**16 else cv2.CV_32S
+        _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=labels)
         boxes, scores = [], []
         for x, y, w, h, area in stats[1:]:
             if h < min_h:
@@ -464,7 +470,8 @@ class FusedPersonDetector(PersonDetector):
     together) or moved at the last look too where the background showed nobody (a
     screen, a curtain), up to ``REST`` frames in a row are not looked at (``detect``
     returns None: the tracks stand), and the next look's background learns their worth
-    too. From ``CROWD`` people tracked on, blobs merge and split them, so none of this
+    too; where something moves but nobody is tracked and the last look found nobody, every
+    second frame. From ``CROWD`` people tracked on, blobs merge and split them, so none of this
     holds: at every frame, HOG looks around each track seen within ``LOST_S`` (at its
     scale); at every third, around every track and each blob no track explains (only
     then is background subtraction run, learning the frames between too); at the whole
@@ -476,7 +483,9 @@ class FusedPersonDetector(PersonDetector):
     EXPLAINED = 0.5  # a blob that much inside a HOG box is that person
     HOG_EVERY = 3  # once blobs are used, HOG looks at every third frame looked at
     IDLE_LEARN_EVERY = 5
-    REST = 2  # frames in a row not looked at while all that moves is explained
+    # frames in a row not looked at while all that moves is explained: at 5 fps a look every
+    # 0.8 s, within the 1 s the tracker keeps a person unseen (people.track_max_gap_s)
+    REST = 3
     # from this many people tracked on, blobs merge and split them (a group walks as one
     # blob): HOG looks around every track at every frame (docs/benchmarks.md: TUD-Campus
     # played back and forth, people counted at 5 fps: count error 3.0 -> 1.4 a frame)
@@ -495,6 +504,7 @@ class FusedPersonDetector(PersonDetector):
         self.unlearnt = 0  # frames looked at whose worth the background has not learnt yet
         self.looked_near = 0  # people tracked at the last look
         self.nobody = np.zeros((0, 4), np.float32)  # moving areas without blobs at the last look
+        self.saw = True  # whether the last look found anyone
 
     def ready(self) -> bool:
         """Whether the background is learnt and the camera was still at the last frame."""
@@ -524,6 +534,12 @@ class FusedPersonDetector(PersonDetector):
                 self.hog.last = near  # nobody
                 return Detections.empty()
         crowd = len(near) >= self.CROWD
+        if self.ready() and len(moving) and not len(near) and not self.saw and not self.rested:
+            # something moves, but nobody is tracked and the last look found nobody: every
+            # second such frame is not looked at (whoever walks in is found 0.2 s later at
+            # 5 fps; the tracker still takes a blob from two looks in a row)
+            self.rested += 1
+            return None
         if (
             self.ready()
             and not crowd
@@ -552,6 +568,7 @@ class FusedPersonDetector(PersonDetector):
         )
         self.rested, self.unlearnt, self.looked_near = 0, 0, len(near)
         self.nobody = moving[_inside(moving, blobs.xyxy) == 0]
+        self.saw = True  # (what the other looks find is not kept)
         if not self.ready():
             return self.hog.look(image, moving, near, levels)
         if crowd:  # HOG's turn: every track at its size, and each blob no track explains
@@ -574,6 +591,7 @@ class FusedPersonDetector(PersonDetector):
             people = self.hog.search(image, around, sized=True, levels=levels)
             known = people.xyxy
         blobs = blobs[_inside(blobs.xyxy, known) < self.EXPLAINED]
+        self.saw = bool(len(people) or len(blobs))
         return Detections(
             np.concatenate([people.xyxy, blobs.xyxy]),
             np.concatenate([people.score, BLOB_SCORE * blobs.score]),
