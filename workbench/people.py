@@ -56,7 +56,7 @@ PERSON_ASPECT = 0.41
 # grey cardigan against a white wall broke into pieces too small for a person; 144 and
 # 180 find the office video's six visits alike, 144 at 0.6 of the cost). Background
 # subtraction itself runs on the face side's 120-row motion copy (``blob_picture``) and
-# its mask is enlarged: the same six visits at two thirds of the cost (docs/benchmarks.md,
+# its mask is enlarged: the same six visits, with less to compute (docs/benchmarks.md,
 # people counting round 17)
 BLOB_ROWS = 144
 # Gaussians per pixel in MOG2's background model (OpenCV's default 5): with 3, masks are
