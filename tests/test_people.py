@@ -368,6 +368,85 @@ def test_hog_looks_where_something_new_stands_out_from_the_background_not_all_th
     assert all(not len(a) for a in searched)
 
 
+def _hog_turns(fused, picture, looks):
+    """Looks (of ``looks``, each ``fused.detect(picture)`` with motion everywhere) at which
+    HOG searched around something, and what each found."""
+    turns, found, look = [], [], [0]
+    search = fused.hog.search
+
+    def watched(image, around, **kwargs):
+        people = search(image, around, **kwargs)
+        if len(around):
+            turns.append(look[0])
+            found.append(len(people))
+        return people
+
+    fused.hog.search = watched
+    everything = np.array([[0, 0, *picture.shape[1::-1]]], np.float32)
+    for look[0] in range(looks):
+        fused.detect(picture, None, everything)
+    fused.hog.search = search
+    return turns, found
+
+
+def test_hog_searches_less_often_where_it_keeps_finding_nobody():
+    """Where HOG's searches around new blobs keep finding nobody (people it cannot read on
+    this camera: seen from above or behind), it skips turns: one more for every
+    ``HOG_MISSES`` searches in a row that found nobody, at most ``HOG_MAX_SKIPS``."""
+
+    from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
+
+    rng = np.random.default_rng(6)
+    room = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    shape = room.copy()
+    shape[250:410, 300:360] //= 2  # a dark blob HOG does not take for a person
+    fused = FusedPersonDetector(HogPersonDetector(100), MotionPersonDetector(100), 12)
+    for _ in range(13):
+        fused.detect(room)
+    turns, found = _hog_turns(fused, shape, 90)
+    assert not any(found)
+    gaps = np.diff(turns).tolist()
+    every, misses, most = fused.HOG_EVERY, fused.HOG_MISSES, fused.HOG_MAX_SKIPS
+    assert gaps[: misses - 1] == [every] * (misses - 1)  # at first, every HOG_EVERY-th look
+    assert gaps == sorted(gaps)  # then further apart ...
+    assert gaps[-2:] == [every * (1 + most)] * 2 and most >= 1  # ... up to a limit
+    assert len(turns) < 90 // every / 2
+
+
+@needs_tud
+def test_hog_searches_at_every_turn_again_once_it_finds_someone():
+    """A search that finds someone ends the skipping: with a person HOG can read in the
+    blob (a TUD-Campus pedestrian pasted into the same room), every ``HOG_EVERY``-th
+    look is searched again."""
+
+    from workbench.people import FusedPersonDetector, HogPersonDetector, MotionPersonDetector
+
+    cap = cv2.VideoCapture(str(TUD / "TUD-Campus.mp4"))
+    for _ in range(30):
+        ok, frame = cap.read()
+    cap.release()
+    assert ok
+    people = HogPersonDetector().search(frame, np.zeros((0, 4)), whole=True)
+    tallest = people.xyxy[np.argmax(people.xyxy[:, 3] - people.xyxy[:, 1])]
+    x1, y1, x2, y2 = (int(v) for v in tallest)
+    pad = (y2 - y1) // 4
+    crop = frame[max(0, y1 - pad) : y2 + pad, max(0, x1 - pad) : x2 + pad]
+    rng = np.random.default_rng(6)
+    room = cv2.GaussianBlur(rng.integers(60, 200, (480, 640, 3), dtype=np.uint8), (0, 0), 3)
+    shape, person = room.copy(), room.copy()
+    shape[250:410, 300:360] //= 2
+    h, w = crop.shape[:2]
+    person[40 : 40 + h, 200 : 200 + w] = crop
+    fused = FusedPersonDetector(HogPersonDetector(100), MotionPersonDetector(100), 12)
+    for _ in range(13):
+        fused.detect(room)
+    turns, _ = _hog_turns(fused, shape, 60)
+    assert np.diff(turns)[-1] > fused.HOG_EVERY  # skipping turns
+    turns, found = _hog_turns(fused, person, 60)
+    assert found[-1] >= 1
+    assert np.diff(turns)[-3:].tolist() == [fused.HOG_EVERY] * 3
+
+
 def test_in_a_crowd_hog_looks_around_every_track_at_every_frame_and_blobs_are_not_counted():
     """From CROWD people tracked on, blobs merge and split people, so HOG looks around
     each track at every frame and only HOG's people are counted; with fewer, blobs carry

@@ -462,7 +462,8 @@ class FusedPersonDetector(PersonDetector):
     background than workbench.motion takes for a moved camera or a light switched. Then
     HOG looks only where someone new moves or a track lost its blob, each time at the
     scale of that blob or track, and at every third frame looked at: blobs carry people
-    in between (a blob inside a box HOG found last time is that person). A frame where
+    in between (a blob inside a box HOG found last time is that person); where its
+    searches keep finding nobody, less often. A frame where
     nothing moves and nobody is tracked is empty: only the motion picture is made
     (background subtraction still learns from every ``IDLE_LEARN_EVERY``-th one, so it
     follows slow changes of light). While the people tracked are those of the last look
@@ -482,6 +483,13 @@ class FusedPersonDetector(PersonDetector):
     MAX_MOVING = LIGHTING_CHANGE
     EXPLAINED = 0.5  # a blob that much inside a HOG box is that person
     HOG_EVERY = 3  # once blobs are used, HOG looks at every third frame looked at
+    # where HOG cannot read people (a camera looking down, people seen from behind) its
+    # searches around new blobs find nobody: after every HOG_MISSES such searches in a row
+    # it skips one more of its turns, at most HOG_MAX_SKIPS (a search every 12th look); one
+    # that finds someone ends the skipping (office video: 20 searches instead of 30, all
+    # but 2 of which had found nobody; docs/benchmarks.md, people counting round 18)
+    HOG_MISSES = 3
+    HOG_MAX_SKIPS = 3
     IDLE_LEARN_EVERY = 5
     # frames in a row not looked at while all that moves is explained: at 5 fps a look every
     # 0.8 s, within the 1 s the tracker keeps a person unseen (people.track_max_gap_s)
@@ -505,6 +513,13 @@ class FusedPersonDetector(PersonDetector):
         self.looked_near = 0  # people tracked at the last look
         self.nobody = np.zeros((0, 4), np.float32)  # moving areas without blobs at the last look
         self.saw = True  # whether the last look found anyone
+        self.hog_misses = 0  # HOG's searches in a row (outside crowds) that found nobody
+        self.hog_skipped = 0  # HOG's turns skipped since its last search
+
+    def _hog_skips(self) -> int:
+        """HOG's turns to skip between searches: one more for every ``HOG_MISSES`` searches
+        in a row that found nobody, at most ``HOG_MAX_SKIPS``."""
+        return min(self.HOG_MAX_SKIPS, self.hog_misses // self.HOG_MISSES)
 
     def ready(self) -> bool:
         """Whether the background is learnt and the camera was still at the last frame."""
@@ -584,12 +599,18 @@ class FusedPersonDetector(PersonDetector):
         held = _inside(near, blobs.xyxy) >= self.EXPLAINED
         new = blobs.xyxy[_covered(blobs.xyxy, near[held]) < self.EXPLAINED]
         moving = new[_inside(new, moving) > 0]
+        around = np.concatenate([moving, near[~held]])
+        if hog_due and len(around) and self.hog_skipped < self._hog_skips():
+            self.hog_skipped += 1  # HOG has found nobody here of late: this turn is skipped
+            hog_due = False
         if not hog_due:  # in between, HOG's last people are still there
             people, known = Detections.empty(), self.hog.last
         else:
-            around = np.concatenate([moving, near[~held]])
             people = self.hog.search(image, around, sized=True, levels=levels)
             known = people.xyxy
+            if len(around):
+                self.hog_misses = 0 if len(people) else self.hog_misses + 1
+                self.hog_skipped = 0
         blobs = blobs[_inside(blobs.xyxy, known) < self.EXPLAINED]
         self.saw = bool(len(people) or len(blobs))
         return Detections(
