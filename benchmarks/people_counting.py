@@ -5,6 +5,7 @@
     python benchmarks/people_counting.py overhead [--shared ../shared/data] [--repeats 3]
         [--variants hog+motion dnn hog+motion@2.5]  (any of the three)
     python benchmarks/people_counting.py paired [REV] [--clip VIDEO] [--repeats 3]
+    python benchmarks/people_counting.py stand-ins [--clip VIDEO] [--repeats 3]
 
 accuracy: ``workbench audit counting`` on TUD-Campus (every frame, and at 5 fps as ingest
 runs) for each detector, with a vertical line through the middle, and every frame scored
@@ -31,6 +32,12 @@ the code of git revision REV and with the working tree, in turn (without REV, th
 tree alone), each ingest in a new process (after a warm-up ingest in it), so that a
 change's effect is measured in one run. Also the median CPU seconds of each thread (on
 Linux, from /proc sampled every 20 ms): which one counting slows, and which sets the pace.
+
+stand-ins: what the CPU that counting uses costs the ingest, by the kind of work. The clip
+(default: the whole office video) ingested with counting off, on, and replaced by two
+stand-ins that spend the CPU counting spent per frame (measured first) in the people
+thread: one in OpenCV (which lets go of the GIL meanwhile), one in Python (which holds
+it); interleaved, medians of the wall times as ratios to counting off.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ from workbench.models import MODELS
 from workbench.people import make_detector
 from workbench.person_tracking import PersonTracker
 from workbench.pipeline import ingest
+from workbench.pipeline_people import PeoplePipeline
 from workbench.sources import open_source
 from workbench.store import Store
 
@@ -465,6 +473,48 @@ def paired(rev: str | None, video: Path, repeats: int) -> None:
             print(json.dumps({"code": name, "video": video.name, "wall_ratio": round(ratio[0], 3), "cpu_ratio": round(ratio[1], 3), "off_wall_s": [round(t[0], 2) for t in off], "on_wall_s": [round(t[0], 2) for t in on], "thread_cpu_s": threads}))  # fmt: skip
 
 
+def stand_ins(video: Path, repeats: int) -> None:
+    real = PeoplePipeline.process
+    spent: list[float] = []
+
+    def measured(self, frame, moving=None):
+        t = time.thread_time()
+        try:
+            return real(self, frame, moving)
+        finally:
+            spent.append(time.thread_time() - t)
+
+    ingest_times(video, True, 0)  # imports and first loads, not measured
+    PeoplePipeline.process = measured
+    ingest_times(video, True, 0)
+    per_frame = sum(spent) / len(spent)
+    picture = np.random.default_rng(0).integers(0, 255, (256, 256), np.uint8)
+
+    def in_opencv(self, frame, moving=None):
+        t = time.thread_time()
+        while time.thread_time() - t < per_frame:
+            cv2.GaussianBlur(picture, (9, 9), 0)
+        return {}
+
+    def in_python(self, frame, moving=None):
+        t = time.thread_time()
+        while time.thread_time() - t < per_frame:
+            sum(range(100))
+        return {}
+
+    runs = {"off": (False, real), "counting": (True, real), "OpenCV stand-in": (True, in_opencv), "Python stand-in": (True, in_python)}  # fmt: skip
+    walls: dict[str, list[float]] = {name: [] for name in runs}
+    try:
+        for _ in range(repeats):
+            for name, (people, process) in runs.items():
+                PeoplePipeline.process = process
+                walls[name] += [t[0] for t in ingest_times(video, people, 1)]
+    finally:
+        PeoplePipeline.process = real
+    off = statistics.median(walls["off"])
+    print(json.dumps({"video": video.name, "people_cpu_ms_per_frame": round(1000 * per_frame, 3), "wall_ratio": {name: round(statistics.median(w) / off, 3) for name, w in walls.items()}, "wall_s": {name: [round(x, 2) for x in w] for name, w in walls.items()}}))  # fmt: skip
+
+
 def main() -> None:
     if sys.argv[1:2] == ["_times"]:  # one process of ``paired``: its timings as JSON
         import workbench
@@ -475,13 +525,17 @@ def main() -> None:
         print(json.dumps(ingest_times(Path(sys.argv[2]), "--people" in sys.argv, 2)))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("what", choices=["accuracy", "generalization", "overhead", "paired"])
+    ap.add_argument(
+        "what", choices=["accuracy", "generalization", "overhead", "paired", "stand-ins"]
+    )
     ap.add_argument(
         "rev",
         nargs="?",
         help="paired: the git revision to compare with (none: the working tree alone)",
     )
-    ap.add_argument("--clip", type=Path, help="paired: the video (default: the office video)")
+    ap.add_argument(
+        "--clip", type=Path, help="paired, stand-ins: the video (default: the office video)"
+    )
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--models", type=Path, default=ROOT / "models")
     ap.add_argument("--repeats", type=int, default=3)
@@ -500,9 +554,12 @@ def main() -> None:
         accuracy(args.shared, args.models, args.variants)
     elif args.what == "generalization":
         generalization(args.shared, args.models, args.variants)
-    elif args.what == "paired":
+    elif args.what in ("paired", "stand-ins"):
         clip = args.clip or args.shared / "intel-sample-videos/one-by-one-person-detection.mp4"
-        paired(args.rev, clip, args.repeats)
+        if args.what == "paired":
+            paired(args.rev, clip, args.repeats)
+        else:
+            stand_ins(clip, args.repeats)
     else:
         overhead(args.shared, args.models, args.repeats, args.variants)
 

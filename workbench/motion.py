@@ -58,18 +58,19 @@ class MotionDetector:
         """``update`` given the frame already ``shrink``-ed to ``MOTION_HEIGHT`` rows."""
         h, w = shape[:2]
         scale = small.shape[0] / h
-        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0).astype(
-            np.float32
-        )
+        # OpenCV throughout, not numpy: it lets go of the GIL, which the people counting
+        # thread needs meanwhile
+        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
         if self.background is None or self.background.shape != grey.shape:
-            self.background = grey
+            self.background = np.float32(grey)
             return np.zeros((0, 4), np.float32)
         # match overall brightness to the background: exposure changes are not motion
-        grey_matched = grey * (float(self.background.mean()) / max(float(grey.mean()), 1.0))
-        moving = (cv2.absdiff(grey_matched, self.background) > self.threshold).astype(np.uint8)
+        gain = cv2.mean(self.background)[0] / max(cv2.mean(grey)[0], 1.0)
+        matched = cv2.multiply(grey, gain, dtype=cv2.CV_32F)
+        moving = cv2.compare(cv2.absdiff(matched, self.background), self.threshold, cv2.CMP_GT)
         cv2.accumulateWeighted(grey, self.background, BACKGROUND_ALPHA)
-        if moving.mean() > LIGHTING_CHANGE:
-            self.background = grey
+        if cv2.countNonZero(moving) > LIGHTING_CHANGE * moving.size:
+            self.background = np.float32(grey)
             return np.zeros((0, 4), np.float32)
         moving = cv2.dilate(moving, self._kernel, iterations=2)
         contours, _ = cv2.findContours(moving, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

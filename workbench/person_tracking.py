@@ -25,6 +25,9 @@ class PersonTracker:
 
         self._last = Detections.empty()  # the tracks as of the last update
         self._size: dict[int, np.ndarray] = {}  # track id -> (w, h) when last detected
+        # where the held tracks are and how long each has gone unseen: they change only in
+        # ``update``, so between updates (frames the detector did not look at) they are kept
+        self._held: tuple[np.ndarray, np.ndarray] | None = None
         self._bt = ByteTrackTracker(
             lost_track_buffer=max(1, round(max_gap_s * 30)),  # counted in 30 fps frames
             frame_rate=fps,
@@ -45,15 +48,23 @@ class PersonTracker:
         """Detect people in ``image`` (searching around where tracks are and ``moving``
         boxes, if given; ``small``: its motion copy, if made) and track them; if the
         detector did not look, the tracks as they were."""
-        unseen = np.array([t.time_since_update_seconds for t in self._bt.tracks], np.float32)
-        dets = detector.detect(image, self.boxes(), moving, unseen, small)
+        boxes, unseen = self.held()
+        dets = detector.detect(image, boxes, moving, unseen, small)
         return self._last if dets is None else self.update(dets, ts)
 
-    def boxes(self) -> np.ndarray:
-        """Where every held track (confirmed or not, seen or lost) was last estimated."""
-        if not self._bt.tracks:
-            return np.zeros((0, 4), np.float32)
-        return np.array([t.get_state_bbox() for t in self._bt.tracks], np.float32)
+    def held(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where every held track (confirmed or not, seen or lost) was last estimated, and
+        the seconds since each was last seen."""
+        if self._held is None:
+            tracks = self._bt.tracks
+            boxes = [t.get_state_bbox() for t in tracks]
+            self._held = (
+                np.array(boxes, np.float32).reshape(-1, 4),
+                np.array([t.time_since_update_seconds for t in tracks], np.float32),
+            )
+            for a in self._held:
+                a.flags.writeable = False  # handed out at every frame until the next update
+        return self._held
 
     def update(self, dets: Detections, ts: float) -> Detections:
         import supervision as sv
@@ -61,6 +72,7 @@ class PersonTracker:
         if not len(dets) and not self._bt.tracks:  # nobody seen, nobody held: nothing to do
             self._last = Detections(dets.xyxy, dets.score, np.zeros(0, np.int64))
             return self._last
+        self._held = None
         out = self._bt.update(sv.Detections(xyxy=dets.xyxy, confidence=dets.score), timestamp=ts)
         self._confirm_sure(out)
         keep = out.tracker_id >= 0
