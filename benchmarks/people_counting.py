@@ -27,10 +27,10 @@ time is steadier on a shared machine). Clips: the office video's first 30 s and 
 (in view 25% and 8% of the time, ``shop_day``), TUD-Campus and the Hamilton clip. Results
 go in docs/benchmarks.md.
 
-paired: the overhead of ``hog+motion`` on one clip (default: the whole office video) with
-the code of git revision REV and with the working tree, in turn (without REV, the working
-tree alone), each ingest in a new process (after a warm-up ingest in it), so that a
-change's effect is measured in one run. Also the median CPU seconds of each thread (on
+paired: the overhead of ``hog+motion`` (the wall ratio, with a 90% bootstrap interval) on
+one clip (default: the whole office video) with the code of git revision REV and with the
+working tree, in turn (without REV, the working tree alone), each ingest in a new process
+(after a warm-up ingest in it), so that a change's effect is measured in one run. Also the median CPU seconds of each thread (on
 Linux, from /proc sampled every 20 ms): which one counting slows, and which sets the pace.
 
 stand-ins: what the CPU that counting uses costs the ingest, by the kind of work. The clip
@@ -440,6 +440,15 @@ def ingest_times(video: Path, people: bool, repeats: int) -> list[tuple[float, f
         return out[1:]
 
 
+def ratio_interval(off: list[float], on: list[float], runs: int = 2000) -> list[float]:
+    """A 90% interval for median(on) / median(off) (bootstrap: both lists resampled,
+    with replacement, ``runs`` times): how far the wall ratio moves with the machine's noise."""
+    rng = np.random.default_rng(0)
+    a, b = np.asarray(off), np.asarray(on)
+    pick = lambda x: np.median(rng.choice(x, (runs, len(x))), axis=1)  # noqa: E731
+    return [round(float(q), 3) for q in np.quantile(pick(b) / pick(a), [0.05, 0.95])]
+
+
 def paired(rev: str | None, video: Path, repeats: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trees = [("working tree", ROOT)]
@@ -463,6 +472,7 @@ def paired(rev: str | None, video: Path, repeats: int) -> None:
         for name, _ in trees:
             off, on = times[(name, False)], times[(name, True)]
             ratio = [statistics.median(t[k] for t in on) / statistics.median(t[k] for t in off) for k in (0, 1)]  # fmt: skip
+            spread = ratio_interval([t[0] for t in off], [t[0] for t in on])
             threads = {
                 label: {
                     k: round(statistics.median(t[2].get(k, 0.0) for t in runs), 2)
@@ -470,7 +480,7 @@ def paired(rev: str | None, video: Path, repeats: int) -> None:
                 }  # fmt: skip
                 for label, runs in (("off", off), ("on", on))
             }
-            print(json.dumps({"code": name, "video": video.name, "wall_ratio": round(ratio[0], 3), "cpu_ratio": round(ratio[1], 3), "off_wall_s": [round(t[0], 2) for t in off], "on_wall_s": [round(t[0], 2) for t in on], "thread_cpu_s": threads}))  # fmt: skip
+            print(json.dumps({"code": name, "video": video.name, "wall_ratio": round(ratio[0], 3), "wall_ratio_90": spread, "cpu_ratio": round(ratio[1], 3), "off_wall_s": [round(t[0], 2) for t in off], "on_wall_s": [round(t[0], 2) for t in on], "thread_cpu_s": threads}))  # fmt: skip
 
 
 def stand_ins(video: Path, repeats: int) -> None:

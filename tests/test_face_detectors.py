@@ -239,6 +239,21 @@ def _libfacedetection(image: np.ndarray) -> np.ndarray:
     return np.frombuffer(buf, np.int16, 16 * n, 4).reshape(n, 16)[:, :15].astype(np.float32)
 
 
+def test_yunet_first_test_never_drops_a_face_that_scores_enough():
+    """A cell whose smaller score logit is under ``_least_logit(t)`` never scores ``t``:
+    the network's first test leaves out only cells the full score would leave out too."""
+    rng = np.random.default_rng(1)
+    cls, obj = rng.uniform(-12, 20, (2, 200_000)).astype(np.float32)
+    score = np.sqrt(yunet._sigmoid(cls) * yunet._sigmoid(obj))
+    for t in (0.0, 0.2, 0.5, 0.9, 0.999, 1.0):
+        passing = score >= t
+        assert passing.any() or t == 1.0
+        assert (np.minimum(cls, obj)[passing] >= yunet._least_logit(t)).all(), t
+        # ... and it is a test: most cells that fail it fail the score
+        if 0 < t < 1:
+            assert (np.minimum(cls, obj) < yunet._least_logit(t)).sum() > 0.5 * (~passing).sum()
+
+
 @needs_shared
 def test_yunet_finds_what_libfacedetection_finds():
     """The network rebuilt from libfacedetection's weights and run by ONNX Runtime gives

@@ -177,3 +177,38 @@ def test_a_quiet_scene_is_looked_at_half_as_often_and_motion_is_still_seen(tmp_p
     first_moving = min(f for f, n in looked if n)
     assert 60 <= first_moving <= 62  # the next sample looked at
     assert len(looked) < samples and steps[-1].final
+
+
+VIDEOS = Path(__file__).resolve().parents[2] / "shared/data"
+OFFICE = VIDEOS / "intel-sample-videos/one-by-one-person-detection.mp4"
+WALKWAY = VIDEOS / "facenet-pytorch-walkway/walkway_faces_1080p.mp4"
+
+
+@pytest.mark.skipif(
+    not OFFICE.exists() or not WALKWAY.exists(), reason="needs ../shared/data (two videos)"
+)
+def test_a_cut_between_scenes_is_told_from_the_samples_of_one():
+    """The grey-level histograms of samples 0.2 s apart in one scene (someone walking
+    through an office, a crowded walkway) correlate above SCENE_CUT_CORRELATION; across a
+    cut from one of them to the other they do not."""
+    from workbench.motion import MOTION_HEIGHT, shrink
+    from workbench.pipeline import SCENE_CUT_CORRELATION, _histogram
+
+    def samples(video: Path, every: int) -> list[np.ndarray]:
+        cap, out = cv2.VideoCapture(str(video)), []
+        for i in range(300):
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % every == 0:
+                grey = cv2.cvtColor(shrink(frame, MOTION_HEIGHT), cv2.COLOR_BGR2GRAY)
+                out.append(_histogram(grey))
+        return out
+
+    office, walkway = samples(OFFICE, 6), samples(WALKWAY, 5)  # 5 a second
+    assert len(office) >= 40 and len(walkway) >= 20
+    for scene in (office, walkway):
+        for a, b in zip(scene, scene[1:], strict=False):
+            assert cv2.compareHist(a, b, cv2.HISTCMP_CORREL) >= SCENE_CUT_CORRELATION
+    for a, b in ((office[-1], walkway[0]), (walkway[-1], office[0])):
+        assert cv2.compareHist(a, b, cv2.HISTCMP_CORREL) < SCENE_CUT_CORRELATION

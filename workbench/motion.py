@@ -52,15 +52,16 @@ class MotionDetector:
         if made already."""
         if small is None:
             small = shrink(image_bgr, MOTION_HEIGHT)
-        return self.update_small(small, image_bgr.shape)
+        return self.update_grey(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), image_bgr.shape)
 
-    def update_small(self, small: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """``update`` given the frame already ``shrink``-ed to ``MOTION_HEIGHT`` rows."""
+    def update_grey(self, grey: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """``update`` given the frame ``shrink``-ed to ``MOTION_HEIGHT`` rows and made grey
+        (``shape``: the frame's)."""
         h, w = shape[:2]
-        scale = small.shape[0] / h
+        scale = grey.shape[0] / h
         # OpenCV throughout, not numpy: it lets go of the GIL, which the people counting
         # thread needs meanwhile
-        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
+        grey = cv2.GaussianBlur(grey, (5, 5), 0)
         if self.background is None or self.background.shape != grey.shape:
             self.background = np.float32(grey)
             return np.zeros((0, 4), np.float32)
@@ -80,4 +81,4 @@ class MotionDetector:
             return np.zeros((0, 4), np.float32)
         xywh = np.array(boxes, np.float32)
         xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1) / scale
-        return np.clip(xyxy, 0, [w, h, w, h]).astype(np.float32)
+        return np.minimum(np.maximum(xyxy, 0), [w, h, w, h]).astype(np.float32)

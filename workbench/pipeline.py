@@ -55,12 +55,9 @@ PEOPLE_BEHIND = 10
 QUIET_SAMPLES = 5
 
 
-def _histogram(small: np.ndarray) -> np.ndarray:
-    """Grey-level histogram of a frame, from its ``MOTION_HEIGHT``-row copy."""
-    small = cv2.cvtColor(
-        cv2.resize(small, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
-    )
-    hist = cv2.calcHist([small], [0], None, [32], [0, 256])
+def _histogram(grey: np.ndarray) -> np.ndarray:
+    """Grey-level histogram of a frame, from its ``MOTION_HEIGHT``-row copy made grey."""
+    hist = cv2.calcHist([grey], [0], None, [32], [0, 256])
     return cv2.normalize(hist, hist).flatten()
 
 
@@ -124,15 +121,15 @@ class FaceTracks:
         uses too rather than making its own motion picture."""
         if frame.small is None:
             self.prepare(frame)
-        small = frame.small
-        hist = _histogram(small)
+        grey = cv2.cvtColor(frame.small, cv2.COLOR_BGR2GRAY)
+        hist = _histogram(grey)
         if self.stills or (
             self._last_hist is not None
             and cv2.compareHist(self._last_hist, hist, cv2.HISTCMP_CORREL) < SCENE_CUT_CORRELATION
         ):
             self.tracker.end_all()
         self._last_hist = hist
-        moving = None if self.motion is None else self.motion.update_small(small, frame.image.shape)
+        moving = None if self.motion is None else self.motion.update_grey(grey, frame.image.shape)
         self._glanced = (frame.index, moving)
         return moving
 

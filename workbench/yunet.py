@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import importlib.util
+import math
 from pathlib import Path
 
 import cv2
@@ -31,6 +32,9 @@ TOP_K = 1000  # candidates kept before suppression, and faces after (libfacedete
 KEEP = 100
 STRIDES = (8, 16, 32)
 HEADS = (("cls", 1), ("bbox", 4), ("obj", 1), ("kps", 10))
+# the network's output, a row for each: the smaller of the two score logits (a face needs
+# both high: a quick first test), then the heads' raw values
+CELL_ROWS = ("least", "cls", "obj", "x", "y", "w", "h", *(f"kp{i}" for i in range(10)))
 
 
 class _Conv(ctypes.Structure):
@@ -86,8 +90,10 @@ def _layers(lib: ctypes.CDLL) -> list[tuple[np.ndarray, np.ndarray, bool]]:
 
 
 def onnx_model(lib: ctypes.CDLL) -> bytes:
-    """libfacedetection's network as an ONNX model (input: BGR 0-255, N x 3 x H x W,
-    H and W multiples of 32; outputs ``cls_8``, ``bbox_8``, ... ``kps_32``)."""
+    """libfacedetection's network as an ONNX model. Input ``bgr``: a BGR picture, 1 x H x
+    W x 3, H and W multiples of 32. Output ``cells``: a row for each of ``CELL_ROWS``, a
+    column for each cell of the three levels (stride 8's first, each level's row by row),
+    so that decoding in Python is a few calls on one array, not many on twelve."""
     from onnx import TensorProto, helper, numpy_helper
 
     layers = _layers(lib)
@@ -133,15 +139,23 @@ def onnx_model(lib: ctypes.CDLL) -> bytes:
     f32 = dp(f32, 27)
     f16 = dp(up_add(f32, f16), 25)
     f8 = dp(up_add(f16, f8), 23)
-    outputs = []
-    for h, (kind, n) in enumerate(HEADS):
-        for level, feature in enumerate((f8, f16, f32)):
-            name = f"{kind}_{STRIDES[level]}"
-            nodes.append(
-                helper.make_node("Identity", [dp(feature, 29 + 6 * h + 2 * level)], [name])
-            )
-            outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, n, "h", "w"]))
-    inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, "H", "W"])]
+    # each level's heads as rows of a table, one column a cell: min(cls, obj), cls, obj,
+    # bbox, kps; the levels' tables side by side (``CELL_ROWS``)
+    weights.append(numpy_helper.from_array(np.array([len(CELL_ROWS), -1], np.int64), "rows"))
+    tables = []
+    for level, feature in enumerate((f8, f16, f32)):
+        head = {kind: dp(feature, 29 + 6 * h + 2 * level) for h, (kind, _) in enumerate(HEADS)}
+        least = f"least_{level}"
+        nodes.append(helper.make_node("Min", [head["cls"], head["obj"]], [least]))
+        parts = [least, head["cls"], head["obj"], head["bbox"], head["kps"]]
+        nodes.append(helper.make_node("Concat", parts, [f"heads_{level}"], axis=1))
+        nodes.append(helper.make_node("Reshape", [f"heads_{level}", "rows"], [f"table_{level}"]))
+        tables.append(f"table_{level}")
+    nodes.append(helper.make_node("Concat", tables, ["cells"], axis=1))
+    outputs = [helper.make_tensor_value_info("cells", TensorProto.FLOAT, [len(CELL_ROWS), "n"])]
+    nodes.insert(0, helper.make_node("Cast", ["bgr"], ["float"], to=TensorProto.FLOAT))
+    nodes.insert(1, helper.make_node("Transpose", ["float"], ["input"], perm=[0, 3, 1, 2]))
+    inputs = [helper.make_tensor_value_info("bgr", TensorProto.UINT8, [1, "H", "W", 3])]
     return inference.graph_bytes(nodes, inputs, outputs, weights, "yunet")
 
 
@@ -166,6 +180,27 @@ def _suppress(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return order[np.sort(np.asarray(keep, int).ravel())][:KEEP]
 
 
+@functools.lru_cache(maxsize=16)
+def _grid(ph: int, pw: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a ``ph`` x ``pw`` input, each cell's stride, and its column and row times it."""
+    strides, xs, ys = [], [], []
+    for s in STRIDES:
+        rows, cols = np.divmod(np.arange((ph // s) * (pw // s)), pw // s)
+        strides.append(np.full(len(rows), s, np.float32))
+        xs.append(cols * s)
+        ys.append(rows * s)
+    return np.concatenate(strides), np.concatenate(xs), np.concatenate(ys)
+
+
+def _least_logit(min_score: float) -> float:
+    """A logit under which sqrt(sigmoid(cls) * sigmoid(obj)) < ``min_score`` whatever the
+    other one is (with a margin for rounding)."""
+    t2 = min_score**2
+    if t2 <= 0:
+        return -math.inf
+    return min(math.log(t2 / (1 - t2)) if t2 < 1 else math.inf, 15.0) - 0.01
+
+
 def detect(image_bgr: np.ndarray, min_score: float = MIN_SCORE) -> np.ndarray:
     """Faces in a BGR picture as rows of 15, as libfacedetection gives them: confidence
     (0-100), x, y, w, h and five landmarks (x, y), all truncated to integers. Faces
@@ -173,30 +208,24 @@ def detect(image_bgr: np.ndarray, min_score: float = MIN_SCORE) -> np.ndarray:
     never wins), so a higher one gives the same faces above it, sooner."""
     h, w = image_bgr.shape[:2]
     ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
-    blob = np.zeros((1, 3, ph, pw), np.float32)
-    blob[0, :, :h, :w] = np.moveaxis(image_bgr, 2, 0)
-    names = [f"{kind}_{s}" for s in STRIDES for kind, _ in HEADS]
-    out = dict(zip(names, session().run(names, {"input": blob}), strict=True))
-    rows = []
-    for s in STRIDES:
-        score = np.sqrt(_sigmoid(out[f"cls_{s}"][0, 0]) * _sigmoid(out[f"obj_{s}"][0, 0]))
-        r, c = np.nonzero(score >= min_score)
-        if not len(r):
-            continue
-        box = out[f"bbox_{s}"][0][:, r, c]
-        cx, cy = box[0] * s + c * s, box[1] * s + r * s
-        bw, bh = np.exp(box[2]) * s, np.exp(box[3]) * s
-        kps = out[f"kps_{s}"][0][:, r, c]
-        kps[0::2] = kps[0::2] * s + c * s
-        kps[1::2] = kps[1::2] * s + r * s
-        rows.append(
-            np.column_stack(
-                [score[r, c], cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, kps.T]
-            )
-        )
-    if not rows:
+    padded = cv2.copyMakeBorder(image_bgr, 0, ph - h, 0, pw - w, cv2.BORDER_CONSTANT, value=0)
+    (cells,) = session().run(["cells"], {"bgr": padded[None]})
+    at = np.flatnonzero(cells[0] >= _least_logit(min_score))
+    if len(at):
+        cells = cells[:, at]
+        score = np.sqrt(_sigmoid(cells[1]) * _sigmoid(cells[2]))
+        keep = score >= min_score
+        at, cells, score = at[keep], cells[:, keep], score[keep]
+    if not len(at):
         return np.zeros((0, 15), np.float32)
-    found = np.concatenate(rows).astype(np.float32)
+    strides, xs, ys = (a[at] for a in _grid(ph, pw))
+    cx, cy = cells[3] * strides + xs, cells[4] * strides + ys
+    bw, bh = np.exp(cells[5]) * strides, np.exp(cells[6]) * strides
+    kps = cells[7:]
+    kps[0::2] = kps[0::2] * strides + xs
+    kps[1::2] = kps[1::2] * strides + ys
+    found = np.column_stack([score, cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, kps.T])
+    found = found.astype(np.float32)
     found = found[_suppress(found[:, 1:5], found[:, 0])]
     found[:, 3:5] -= found[:, 1:3]  # x2, y2 -> w, h
     found[:, 0] *= 100
