@@ -210,3 +210,27 @@ def test_heat_grid_counts_person_seconds_by_cell_and_heading():
     walking = {r["heading"] for r in rows if r["cell_y"] == 10}
     assert walking == {"", "E"}  # the first sample has no speed yet
     assert grid.pop_rows() == []
+
+
+@pytest.mark.parametrize(
+    ("zone", "change"),
+    [
+        ("America/St_Johns", "2009-11-01T02:31:00"),  # clocks back an hour at 00:01 local
+        ("America/Goose_Bay", "2010-03-14T04:01:00"),  # forward an hour at 00:01 local
+        ("Australia/Lord_Howe", "2025-10-04T15:30:00"),  # forward half an hour
+        ("Asia/Kathmandu", "2025-06-01T00:00:00"),  # no change; offset +5:45
+    ],
+)
+def test_the_local_hour_of_heat_is_right_through_clock_changes(zone, change):
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from workbench.pipeline_people import PeoplePipeline
+
+    config = parse_config({"cameras": [{"id": "door", "timezone": zone}]})
+    people = PeoplePipeline(config, "door", "r1")
+    at = datetime.fromisoformat(change).replace(tzinfo=UTC).timestamp()
+    for t in np.arange(at - 5400, at + 5400, 7.3):
+        local = datetime.fromtimestamp(t, ZoneInfo(zone))
+        expected = local.replace(minute=0, second=0, microsecond=0).timestamp()
+        assert people._hour(t) == expected, datetime.fromtimestamp(t, UTC)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -40,13 +41,21 @@ def close_pairs(
     n = len(feet)
     if n < 2:
         return 0
-    i, j = np.triu_indices(n, 1)
+    i, j = _pairs(n)
     if floor is not None:
         dist = np.linalg.norm(floor[i] - floor[j], axis=1)
     else:
         px = np.linalg.norm(feet[i] - feet[j], axis=1)
         dist = px / np.maximum((heights[i] + heights[j]) / 2, 1) * PERSON_HEIGHT_M
     return int((dist < limit_m).sum())
+
+
+@lru_cache(maxsize=64)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (i, j) of every pair i < j of ``n`` things."""
+    i, j = np.triu_indices(n, 1)
+    i.flags.writeable = j.flags.writeable = False  # shared between calls
+    return i, j
 
 
 @dataclass

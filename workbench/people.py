@@ -102,6 +102,8 @@ def suppress_overlaps(dets: Detections, overlap: float = 0.6) -> Detections:
 
     Detectors often report one person twice (a whole body and its upper half).
     """
+    if len(dets) < 2:
+        return dets
     order = np.argsort(-dets.score)
     xyxy = dets.xyxy[order]
     area = np.prod(xyxy[:, 2:] - xyxy[:, :2], axis=1)
@@ -437,9 +439,7 @@ class MotionPersonDetector(PersonDetector):
         labels = cv2.CV_16U if mask.size < 4 * 2**16 else cv2.CV_32S
         _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=labels)
         boxes, scores = [], []
-        for x, y, w, h, area in stats[1:]:
-            if h < min_h:
-                continue
+        for x, y, w, h, area in stats[1:][stats[1:, cv2.CC_STAT_HEIGHT] >= min_h].tolist():
             fill = area / (w * h)
             n = max(1, int(w / (PERSON_ASPECT * h)))
             for j in range(n):
@@ -564,7 +564,7 @@ class FusedPersonDetector(PersonDetector):
             # what moves is someone tracked, or moved at the last look too where the
             # background showed nobody (a screen, a curtain)
             held = _covered(moving, near) >= self.EXPLAINED
-            if (held | (_inside(moving, self.nobody) >= self.EXPLAINED)).all():
+            if held.all() or (held | (_inside(moving, self.nobody) >= self.EXPLAINED)).all():
                 self.rested += 1
                 return None
         self.frames += 1

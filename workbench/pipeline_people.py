@@ -29,6 +29,14 @@ from workbench.sources import Frame
 log = logging.getLogger(__name__)
 
 HEAT_FLUSH_S = 300  # heat rows are written at least this often (and at every new hour)
+# local hours begin on a quarter hour of UTC wherever the offset from UTC is a whole number
+# of quarter hours (all of them today): in a quarter hour where the clocks do not change,
+# the local hour is the same throughout (``PeoplePipeline._hour``)
+QUARTER_HOUR_S = 900
+
+
+def _hour_start(local: datetime) -> float:
+    return local.replace(minute=0, second=0, microsecond=0).timestamp()
 
 
 def _utc(t: float) -> datetime:
@@ -76,6 +84,10 @@ class PeoplePipeline:
         self._bucket: float | None = None
         self._occ: dict[str, list[float]] = {}
         self._heat_since: tuple[float, float] | None = None  # (hour, time) of the last heat flush
+        self._quarter: tuple[float, float | None] = (-1.0, None)  # (quarter of UTC, its local hour)
+        # the tracker's last people and what follows from where they stand: it returns the
+        # same Detections while the detector does not look
+        self._people: tuple = (None,)
 
     # ------------------------------------------------------------------ per frame
     def process(self, frame: Frame, moving: np.ndarray | None = None) -> dict[str, list[dict]]:
@@ -93,7 +105,13 @@ class PeoplePipeline:
             self._start(frame.image)
         out: dict[str, list[dict]] = defaultdict(list)
         dets = self.tracker.follow(self.detector, frame.image, t, moving, frame.small)
-        ids, feet, heights = dets.tracker_id, foot_points(dets.xyxy), dets.wh[:, 1]
+        if dets is not self._people[0]:
+            feet, heights = foot_points(dets.xyxy), dets.wh[:, 1]
+            floor = self.heat.floor_points(feet)
+            pairs = close_pairs(feet, heights, self.cfg.close_m, floor)  # among everyone
+            self._people = (dets, feet, heights, floor, pairs)
+        _, feet, heights, floor, pairs = self._people
+        ids = dets.tracker_id
         for tid, p in zip(ids.tolist(), feet):
             tr = self.tracks.get(tid)
             if tr is None:
@@ -101,13 +119,15 @@ class PeoplePipeline:
             else:
                 tr.last, tr.end_foot, tr.seen = t, p, tr.seen + 1
         for line in self.lines:
-            out["crossings"] += self._crossing_rows(line.update(t, ids, feet))
+            if crossed := line.update(t, ids, feet):
+                out["crossings"] += self._crossing_rows(crossed)
         for zone in self.zones:
-            out["zone_events"] += self._zone_rows(zone, zone.update(t, ids, feet))
-        floor = self.heat.floor_points(feet)
+            if events := zone.update(t, ids, feet):
+                out["zone_events"] += self._zone_rows(zone, events)
         self.heat.add(self._hour(t), t, dt, ids, feet, heights, floor)
-        self._occupancy(t, ids, feet, heights, floor, out)
-        out["presence"] += self._presence_rows(self.presence.update(t, len(ids)))
+        self._occupancy(t, ids, feet, heights, floor, pairs, out)
+        if period := self.presence.update(t, len(ids)):
+            out["presence"] += self._presence_rows(period)
         # ended: unseen for longer than the tracker keeps them (plus a frame, so it never revives one)
         gone = self.cfg.track_max_gap_s + 1 / self.fps
         ended = [tid for tid, tr in self.tracks.items() if t - tr.last > gone]
@@ -146,8 +166,21 @@ class PeoplePipeline:
         self.heat = HeatGrid(w, h, self.cfg.heat_cells, self.floor_h, self.cfg.heat_cell_m)
 
     def _hour(self, t: float) -> float:
-        local = datetime.fromtimestamp(t, self.tz)
-        return local.replace(minute=0, second=0, microsecond=0).timestamp()
+        """Start of the local hour ``t`` is in: worked out once for each quarter hour of
+        UTC where it is the same at both ends and the clocks do not change between them,
+        else for each time."""
+        quarter = t // QUARTER_HOUR_S
+        if quarter != self._quarter[0]:
+            start = quarter * QUARTER_HOUR_S
+            first, last = (
+                datetime.fromtimestamp(x, self.tz) for x in (start, start + QUARTER_HOUR_S - 1e-3)
+            )
+            hour = _hour_start(first)
+            same = first.utcoffset() == last.utcoffset() and hour == _hour_start(last)
+            self._quarter = (quarter, hour if same else None)
+        if self._quarter[1] is None:
+            return _hour_start(datetime.fromtimestamp(t, self.tz))
+        return self._quarter[1]
 
     def _tid(self, tid: int) -> str:
         return f"{self.run_tag}-p{tid}"
@@ -197,20 +230,21 @@ class PeoplePipeline:
             )
         return rows
 
-    def _occupancy(self, t, ids, feet, heights, floor, out) -> None:
+    def _occupancy(self, t, ids, feet, heights, floor, pairs, out) -> None:
+        """Add one frame's people (and ``pairs`` of them close together) to the occupancy
+        of the picture and of each zone."""
         bucket = t - t % self.cfg.occupancy_interval_s
         if self._bucket is not None and bucket != self._bucket:
             self._flush_occupancy(out)
         self._bucket = bucket
-        groups = {"": np.ones(len(ids), bool)}
+        groups = [("", len(ids), pairs)]
         for zone in self.zones:
-            groups[zone.name] = np.isin(ids, zone.members)
-        for name, mask in groups.items():
-            pairs = close_pairs(
-                feet[mask], heights[mask], self.cfg.close_m, None if floor is None else floor[mask]
-            )
+            mask = np.isin(ids, zone.members)
+            within = None if floor is None else floor[mask]
+            close = close_pairs(feet[mask], heights[mask], self.cfg.close_m, within)
+            groups.append((zone.name, int(mask.sum()), close))
+        for name, n, pairs in groups:
             acc = self._occ.setdefault(name, [0, 0.0, 0, 0.0, 0])
-            n = int(mask.sum())
             acc[0] += 1
             acc[1] += n
             acc[2] = max(acc[2], n)
