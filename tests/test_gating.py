@@ -1,5 +1,7 @@
 """Motion gating and region detection: skip what does not move, search only where it does."""
 
+import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -141,6 +143,20 @@ def test_decoding_ahead_keeps_order_errors_and_stops_early():
     endless = prefetch(iter(range(10**9)), ahead=2)
     assert next(endless) == 0
     endless.close()  # stops the reading thread instead of hanging
+
+    # whether each frame was still being decoded when asked for: decoding set the pace
+    def slow(n):
+        for i in range(n):
+            time.sleep(0.05)
+            yield i
+
+    waited: deque[bool] = deque()
+    assert list(prefetch(slow(3), waited=waited)) == [0, 1, 2] and list(waited)[:3] == [True] * 3
+    waited.clear()
+    ahead = prefetch(iter(range(3)), ahead=4, waited=waited)
+    assert next(ahead) == 0  # (the thread starts here)
+    time.sleep(0.1)  # the rest decoded meanwhile
+    assert list(ahead) == [1, 2] and list(waited)[1:] == [False] * 3
 
 
 def test_a_quiet_scene_is_looked_at_half_as_often_and_motion_is_still_seen(tmp_path):

@@ -598,6 +598,67 @@ def test_presence_periods_match_the_six_visits(tmp_path):
     assert 0.8 * 108 < occupied["s"].iloc[0] < 1.4 * 108
 
 
+@needs_intel
+@pytest.mark.parametrize("paced_by", ["decoding", "faces"])
+def test_light_frames_are_counted_beside_the_faces_only_while_decoding_sets_the_pace(
+    paced_by, monkeypatch
+):
+    """While frames come slower than the face side takes them, a frame whose counting is
+    light (the background learnt, no crowd) is counted on the face side's thread; while
+    the face side is the slower, in the counting thread. Either way, the same rows."""
+    import threading
+    import time
+
+    import workbench.pipeline as pipeline
+    from workbench.pipeline_people import PeoplePipeline
+    from workbench.sources import open_source
+
+    def rows(pace_samples: int) -> list[str]:
+        """The people rows of the video's first 20 s, as JSON, sorted."""
+        monkeypatch.setattr(pipeline, "PACE_SAMPLES", pace_samples)
+        source = open_source(INTEL / "one-by-one-person-detection.mp4")
+        frames = source.frames
+
+        def first_20_s(step):
+            for frame in frames(step):
+                if frame.index >= 200:
+                    return
+                if paced_by == "decoding":
+                    time.sleep(0.02)
+                yield frame
+
+        source.frames = first_20_s
+        steps = pipeline.perceive(source, Config(), "office", "r")
+        return sorted(json.dumps(r, default=str, sort_keys=True) for s in steps for t in s.people.values() for r in t)  # fmt: skip
+
+    counted = []
+    process, look, pace = PeoplePipeline.process, pipeline.FaceTracks.process, pipeline.PACE_SAMPLES
+
+    def watched(self, frame, moving=None):
+        counted.append((threading.current_thread().name, self.light()))
+        return process(self, frame, moving)
+
+    def slow_faces(self, frame):
+        time.sleep(0.02)
+        return look(self, frame)
+
+    monkeypatch.setattr(PeoplePipeline, "process", watched)
+    if paced_by == "faces":
+        monkeypatch.setattr(pipeline.FaceTracks, "process", slow_faces)
+    in_thread = rows(0)  # never beside the faces
+    assert {name for name, _ in counted} == {"people_0"}
+    counted.clear()
+    assert rows(pace) == in_thread and len(in_thread) > 5
+    light = [name for name, is_light in counted if is_light]
+    assert len(light) > 30  # the background is learnt after 5 s of 20
+    beside = light.count("MainThread")
+    if paced_by == "decoding":
+        assert beside >= 0.9 * len(light)
+    else:
+        assert beside == 0
+    assert all(name == "people_0" for name, is_light in counted if not is_light)
+
+
 SHOP = """store: store
 timezone: Europe/Berlin
 cameras:

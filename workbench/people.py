@@ -96,6 +96,11 @@ class PersonDetector(ABC):
         caller has it (else a detector that needs it makes it). None: the detector did
         not look at this frame, the tracked people stand as they were."""
 
+    def light(self, tracked: int) -> bool:
+        """Whether a frame with ``tracked`` people held costs little to look at (at most
+        a few milliseconds): no search of the whole picture or around every track."""
+        return False
+
 
 def suppress_overlaps(dets: Detections, overlap: float = 0.6) -> Detections:
     """Keep the best of boxes that overlap by more than ``overlap`` of the smaller one.
@@ -524,6 +529,10 @@ class FusedPersonDetector(PersonDetector):
     def ready(self) -> bool:
         """Whether the background is learnt and the camera was still at the last frame."""
         return self.motion.seen > self.warmup_frames and self.motion.share <= self.MAX_MOVING
+
+    def light(self, tracked: int) -> bool:
+        """Blobs carry the people, HOG searches only around new ones now and then."""
+        return self.ready() and tracked < self.CROWD
 
     def _learning(self) -> bool:
         """Whether background subtraction has its first picture and the camera was still."""

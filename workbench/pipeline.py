@@ -11,6 +11,7 @@ import os
 from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -49,6 +50,11 @@ LOST_PREVIEW_S = 0.5  # a track not seen for this long is identified provisional
 # people counting may run this many sampled frames behind the face side (it catches up
 # when faces are quick; frames are held meanwhile: 6 MB each at 1080p)
 PEOPLE_BEHIND = 10
+# ... but while decoding set the pace at least once in this many samples (2 s at 5 fps), the
+# face side has time to spare: a light frame is counted there, in turn, not in a third busy
+# thread that takes cores and the GIL from decoding (docs/benchmarks.md, people counting
+# round 22: on the office video, wall ratio to counting off 1.251 -> 1.218)
+PACE_SAMPLES = 10
 # after this many samples in a row with nothing moving and nobody tracked, every second
 # sample is skipped until something moves (someone who walks in is seen 0.2 s later at
 # most at 5 fps; a scene where little happens costs half as much)
@@ -261,35 +267,45 @@ def perceive(source: FrameSource, config: Config, camera: str, run_tag: str) -> 
     """Run face and people perception over a source: one Step per frame sampled.
 
     Decoding runs in its own thread; frames between detection samples are grabbed, not
-    decoded. People counting
-    runs in a thread of its own, up to ``PEOPLE_BEHIND`` frames behind the face side (both
-    spend their time in OpenCV, dlib and BLAS, which release the GIL), with the face
-    side's motion boxes. While nothing moves and nobody is tracked (``QUIET_SAMPLES`` in a
+    decoded. People counting runs in a thread of its own, up to ``PEOPLE_BEHIND`` frames
+    behind the face side (both spend their time in OpenCV, dlib and BLAS, which release the
+    GIL), with the face side's motion boxes; a light frame is counted after the faces
+    instead while decoding sets the pace (``PACE_SAMPLES``). While nothing moves and nobody is tracked (``QUIET_SAMPLES`` in a
     row), only every second sample is looked at. The last Step carries the source's
     frame count and problems.
     """
     people = PeoplePipeline(config, camera, run_tag, enabled=not source.stills)
     step = max(1, round(source.fps / config.detection.detect_fps))
     last = -1
+    waited: deque[bool] = deque(maxlen=PACE_SAMPLES)  # frames not decoded yet when due
     try:
-        with ThreadPoolExecutor(1, thread_name_prefix="people") as counting:
-            faces = FaceTracks(config, camera, run_tag, stills=source.stills)
+        faces = FaceTracks(config, camera, run_tag, stills=source.stills)
+        frames = prefetch(source.frames(step), source.read_ahead, faces.prepare, waited)
+        # decoding stops (the generator closed) before the source is closed, also on errors
+        with ThreadPoolExecutor(1, thread_name_prefix="people") as counting, closing(frames):
             behind: deque[Future] = deque()  # frames being counted, oldest first
             quiet = 0  # samples in a row where nothing moved and nobody was tracked
-            for frame in prefetch(source.frames(step), source.read_ahead, faces.prepare):
+            for frame in frames:
                 last = frame.index
                 if quiet >= QUIET_SAMPLES and quiet % 2:
                     quiet += 1
                     continue
                 moving = faces.glance(frame)
-                behind.append(counting.submit(people.process, frame, moving))
+                # counted here, after the faces, while decoding sets the pace and counting
+                # is light; else in the counting thread (in order: here only once it is done)
+                here = any(waited) and all(f.done() for f in behind) and people.light()
+                if not here:
+                    behind.append(counting.submit(people.process, frame, moving))
                 rows, ended = faces.process(frame)
-                still = moving is not None and not len(moving)
-                quiet = quiet + 1 if still and faces.idle() and people.idle() else 0
                 counted: dict[str, list[dict]] = defaultdict(list)
                 while behind and (behind[0].done() or len(behind) > PEOPLE_BEHIND):
                     for table, more in behind.popleft().result().items():
                         counted[table] += more
+                if here:
+                    for table, more in people.process(frame, moving).items():
+                        counted[table] += more
+                still = moving is not None and not len(moving)
+                quiet = quiet + 1 if still and faces.idle() and people.idle() else 0
                 yield Step(
                     frame.index,
                     rows,

@@ -140,6 +140,10 @@ class PeoplePipeline:
             self._heat_since = (hour, t)
         return out
 
+    def light(self) -> bool:
+        """Whether the next frame will cost little to count (``PersonDetector.light``)."""
+        return self.detector is not None and self.detector.light(len(self.tracker.held()[0]))
+
     def idle(self) -> bool:
         """Whether nobody is being tracked (as of the last frame counted)."""
         return not self.tracks

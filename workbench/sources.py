@@ -15,6 +15,7 @@ import queue
 import struct
 import threading
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -244,10 +245,15 @@ def open_source(path: str | os.PathLike, start: datetime | None = None) -> Frame
 
 
 def prefetch(
-    frames: Iterator[Frame], ahead: int = 8, prepare: Callable[[Frame], None] | None = None
+    frames: Iterator[Frame],
+    ahead: int = 8,
+    prepare: Callable[[Frame], None] | None = None,
+    waited: deque[bool] | None = None,
 ) -> Iterator[Frame]:
     """Decode in a background thread, at most ``ahead`` frames in advance (memory stays flat);
     ``prepare`` is called on each frame there too (e.g. to make its ``small`` copy).
+    ``waited``, if given, gets for each frame whether it was not decoded yet when asked for
+    (decoding set the pace).
 
     OpenCV decodes without holding the GIL, so decoding overlaps detection on another core.
     An error while reading is raised here, in the consumer; stopping early stops the thread.
@@ -280,7 +286,11 @@ def prefetch(
     thread = threading.Thread(target=read, name="decode", daemon=True)
     thread.start()
     try:
-        while (item := q.get()) is not done:
+        while True:
+            if waited is not None:
+                waited.append(q.empty())
+            if (item := q.get()) is done:
+                break
             if isinstance(item, BaseException):
                 raise item
             yield item
